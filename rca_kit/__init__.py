@@ -1,0 +1,51 @@
+"""rca-kit: turn operational alerts into testable hypotheses, evidence and ranked fixes.
+
+`import rca_kit` stays light (every notebook kernel imports it): names are imported on first
+use, so a kernel that only records an outcome never loads papermill, SQLAlchemy or jupyter.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import InputError, RcaKitError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "record_outcome": "rca_kit.outcome",
+    "harvest": "rca_kit.outcome",
+    "load_evidence": "rca_kit.evidence.load",
+    "Evidence": "rca_kit.evidence.load",
+    "investigate": "rca_kit.pipeline",
+    "ingest_file": "rca_kit.pipeline",
+    "find_workspace": "rca_kit.config",
+    "parse_alerts": "rca_kit.intake",
+    "load_library": "rca_kit.library",
+    "Register": "rca_kit.register",
+    "stats": "rca_kit.stats",
+}
+
+__all__ = ["InputError", "RcaKitError", "__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:
+    from . import stats
+    from .config import find_workspace
+    from .evidence.load import Evidence, load_evidence
+    from .intake import parse_alerts
+    from .library import load_library
+    from .outcome import harvest, record_outcome
+    from .pipeline import ingest_file, investigate
+    from .register import Register
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'rca_kit' has no attribute {name!r}"
+        raise AttributeError(msg)
+    loaded = importlib.import_module(module)
+    value = loaded if module.endswith("." + name) else getattr(loaded, name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,174 @@
+"""Workspace discovery and rca.toml loading/validation."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .exceptions import ConfigError
+
+CONFIG_NAME = "rca.toml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '15m', '6h', '2d' -> timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        msg = f"{text!r} is not a duration (expected a number and a unit: 90s, 15m, 6h, 2d)"
+        raise ValueError(msg)
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+Duration = Annotated[str, Field(pattern=_DURATION.pattern)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceSection(_Strict):
+    library: str = "library"
+    templates: str = "notebooks/templates"
+    investigations: str = "investigations"
+    reports: str = "reports"
+    database: str = "sqlite:///rca.db"
+
+
+class AlertsSection(_Strict):
+    service_labels: list[str] = Field(default_factory=lambda: ["service", "app", "job"])
+
+
+class EvidenceSection(_Strict):
+    before: Duration = "60m"
+    after: Duration = "15m"
+    baseline: Duration = "6h"  # history before the window that tests compare against
+
+
+class SourceSection(_Strict):
+    kind: Literal["files"]
+    metrics: str | None = None
+    logs: str | None = None
+    changes: str | None = None
+
+
+class ExecutionSection(_Strict):
+    backend: Literal["local"] = "local"
+    workers: int = Field(default=2, ge=1, le=64)
+    timeout_s: int = Field(default=300, ge=1)
+
+
+class ScoringSection(_Strict):
+    impact: float = Field(default=0.40, ge=0)
+    confidence: float = Field(default=0.30, ge=0)
+    effort: float = Field(default=0.15, ge=0)
+    risk: float = Field(default=0.15, ge=0)
+
+
+class RcaToml(_Strict):
+    workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+    evidence: EvidenceSection = Field(default_factory=EvidenceSection)
+    sources: list[SourceSection] = Field(default_factory=list)
+    topology: dict[str, list[str]] = Field(default_factory=dict)
+    execution: ExecutionSection = Field(default_factory=ExecutionSection)
+    scoring: ScoringSection = Field(default_factory=ScoringSection)
+    hypotheses: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-id parameter overrides
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A folder with rca.toml, its settings resolved to absolute paths."""
+
+    root: Path
+    settings: RcaToml
+
+    def _path(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def library_dir(self) -> Path:
+        return self._path(self.settings.workspace.library)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self._path(self.settings.workspace.templates)
+
+    @property
+    def investigations_dir(self) -> Path:
+        return self._path(self.settings.workspace.investigations)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self._path(self.settings.workspace.reports)
+
+    def source_path(self, value: str) -> Path:
+        return self._path(value)
+
+    @property
+    def database_url(self) -> str:
+        url = os.environ.get("RCA_DATABASE_URL") or self.settings.workspace.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            # a relative SQLite path is relative to the workspace, not the cwd
+            url = prefix + str(self.root / url[len(prefix) :])
+        return url
+
+    def upstreams(self, service: str | None) -> list[str]:
+        return list(self.settings.topology.get(service or "", []))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{loc}' (check its spelling against ARCHITECTURE §3)"
+    if error["type"] == "missing":
+        return f"'{loc}' is required"
+    got = error.get("input")
+    return f"'{loc}': {error['msg'].lower()} (got {got!r})"
+
+
+def load_settings(path: Path) -> RcaToml:
+    """Read and validate one rca.toml; any problem is a one-line ConfigError."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from None
+    try:
+        return RcaToml.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(_describe(dict(first)) + suffix, where=str(path)) from None
+
+
+def find_workspace(explicit: Path | str | None = None, *, cwd: Path | None = None) -> Workspace:
+    """--workspace DIR, else RCA_WORKSPACE, else the nearest rca.toml upward from the cwd."""
+    chosen = explicit or os.environ.get("RCA_WORKSPACE")
+    if chosen:
+        root = Path(chosen).resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise ConfigError(
+                f"no {CONFIG_NAME} in {root}", hint="create one with `rca init DIR`"
+            )
+        return Workspace(root=root, settings=load_settings(root / CONFIG_NAME))
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return Workspace(root=folder, settings=load_settings(folder / CONFIG_NAME))
+    raise ConfigError(
+        f"no {CONFIG_NAME} found in {here} or any parent folder",
+        hint="run inside a workspace, pass --workspace DIR, or create one with `rca init DIR`",
+    )

@@ -1,0 +1,1 @@
+"""Evidence: sources, the snapshot writer and the notebook-side loader."""

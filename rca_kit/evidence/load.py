@@ -1,0 +1,108 @@
+"""Notebook side: open a frozen snapshot as pandas frames and a DuckDB connection."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..exceptions import EvidenceError
+
+_KINDS = ("metrics", "logs", "changes")
+
+
+@dataclass
+class Evidence:
+    """A snapshot's evidence: frames over [lookback_start, window_end] and the alert context."""
+
+    path: Path
+    manifest: dict[str, Any]
+    metrics: pd.DataFrame
+    logs: pd.DataFrame
+    changes: pd.DataFrame
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+    lookback_start: pd.Timestamp
+    onset: pd.Timestamp
+    service: str | None
+    topology: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def upstreams(self) -> list[str]:
+        return list(self.topology.get(self.service or "", []))
+
+    def provided(self, kind: str) -> bool:
+        """Whether any configured source supplies this kind (else its absence means nothing)."""
+        return any(source.get(kind) for source in self.manifest.get("sources", []))
+
+    def has(self, service: str | None, metric: str) -> bool:
+        m = self.metrics
+        return bool(((m["service"] == service) & (m["metric"] == metric)).any())
+
+    def series(self, service: str | None, metric: str) -> pd.Series:
+        """One metric of one service as a float Series indexed by timestamp (empty if absent)."""
+        m = self.metrics
+        rows = m.loc[(m["service"] == service) & (m["metric"] == metric), ["timestamp", "value"]]
+        return rows.groupby("timestamp")["value"].mean().rename(metric)
+
+    def split(self, series: pd.Series, at: datetime | pd.Timestamp | None = None) -> tuple[pd.Series, pd.Series]:
+        """(baseline, incident): before window_start (or `at`), and from it to window_end."""
+        cut = pd.Timestamp(at) if at is not None else self.window_start
+        return series.loc[series.index < cut], series.loc[(series.index >= cut) & (series.index <= self.window_end)]
+
+    @cached_property
+    def db(self) -> Any:
+        """An in-memory DuckDB connection with views metrics, logs, changes over the Parquet."""
+        import duckdb
+
+        con = duckdb.connect()
+        for kind in _KINDS:
+            path = str(self.path / f"{kind}.parquet").replace("'", "''")
+            con.execute(f"CREATE VIEW {kind} AS SELECT * FROM read_parquet('{path}')")  # noqa: S608
+        return con
+
+    def sql(self, query: str) -> pd.DataFrame:
+        return self.db.execute(query).df()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_evidence(snapshot_path: str | Path, *, verify: bool = True) -> Evidence:
+    """Open a snapshot folder; with verify, refuse files changed since it was frozen."""
+    path = Path(snapshot_path)
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise EvidenceError("no manifest.json: not a snapshot folder", where=str(path))
+    manifest = json.loads(manifest_path.read_text())
+    frames: dict[str, pd.DataFrame] = {}
+    for kind in _KINDS:
+        file = path / f"{kind}.parquet"
+        expected = manifest["files"][file.name]["sha256"]
+        if verify and _digest(file) != expected:
+            raise EvidenceError(
+                f"{file.name} changed after the snapshot was frozen (sha256 mismatch)",
+                where=str(path),
+            )
+        frames[kind] = pd.read_parquet(file)
+    context = manifest.get("context", {})
+    return Evidence(
+        path=path,
+        manifest=manifest,
+        metrics=frames["metrics"],
+        logs=frames["logs"],
+        changes=frames["changes"],
+        window_start=pd.Timestamp(manifest["window"]["start"]),
+        window_end=pd.Timestamp(manifest["window"]["end"]),
+        lookback_start=pd.Timestamp(manifest["lookback_start"]),
+        onset=pd.Timestamp(context.get("onset", manifest["window"]["start"])),
+        service=context.get("service"),
+        topology=context.get("topology", {}),
+    )

@@ -1,0 +1,91 @@
+"""Freeze evidence into a content-hashed snapshot: Parquet per kind plus manifest.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..config import Workspace
+from ..fsutil import fsync_dir
+from ..models import Snapshot, Window
+from .sources import KINDS, FetchRange, collect
+
+MANIFEST = "manifest.json"
+SCHEMA = "rca-kit.snapshot/1"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_hash(files: dict[str, dict[str, Any]]) -> str:
+    """The whole snapshot's hash: over each file's name and sha256, in name order."""
+    lines = [f"{name}  {files[name]['sha256']}" for name in sorted(files)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def write_snapshot(
+    frames: dict[str, pd.DataFrame], dest: Path, *, window: Window, lookback_start: datetime,
+    context: dict[str, Any], sources: list[dict[str, Any]],
+) -> Snapshot:
+    """Write frames to dest atomically (a temp folder renamed into place)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        files: dict[str, dict[str, Any]] = {}
+        for kind in KINDS:
+            path = tmp / f"{kind}.parquet"
+            frames[kind].to_parquet(path, index=False, compression="zstd")
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+            files[path.name] = {"sha256": _sha256(path), "rows": len(frames[kind])}
+        manifest = {
+            "schema": SCHEMA,
+            "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+            "lookback_start": lookback_start.isoformat(),
+            "context": context,
+            "sources": sources,
+            "files": files,
+            "sha256": content_hash(files),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        fsync_dir(tmp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+        fsync_dir(dest.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Snapshot(
+        path=dest,
+        sha256=manifest["sha256"],
+        window=window,
+        lookback_start=lookback_start,
+        row_counts={kind: len(frames[kind]) for kind in KINDS},
+    )
+
+
+def freeze(
+    workspace: Workspace, dest: Path, *, window: Window, lookback_start: datetime,
+    context: dict[str, Any],
+) -> Snapshot:
+    """Collect every configured source over [lookback_start, window.end] and freeze it."""
+    frames = collect(workspace, FetchRange(start=lookback_start, end=window.end))
+    described = [s.model_dump(exclude_none=True) for s in workspace.settings.sources]
+    return write_snapshot(
+        frames, dest, window=window, lookback_start=lookback_start, context=context,
+        sources=described,
+    )

@@ -1,0 +1,180 @@
+"""Evidence sources: read metrics, logs and changes into frames of the documented vocabulary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..config import SourceSection, Workspace
+from ..exceptions import EvidenceError
+from ..models import Window
+
+KINDS = ("metrics", "logs", "changes")
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "metrics": ("timestamp", "service", "metric", "value"),
+    "logs": ("timestamp", "service", "level", "message", "attributes"),
+    "changes": ("timestamp", "service", "kind", "summary", "author", "ref"),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "metrics": ("timestamp", "service", "metric", "value"),
+    "logs": ("timestamp", "service", "level", "message"),
+    "changes": ("timestamp", "service", "kind", "summary"),
+}
+LEVELS = ("debug", "info", "warning", "error", "critical")
+CHANGE_KINDS = ("deploy", "config", "schema", "infra", "flag")
+
+
+def empty(kind: str) -> pd.DataFrame:
+    frame = pd.DataFrame({column: pd.Series(dtype="object") for column in COLUMNS[kind]})
+    frame["timestamp"] = pd.Series(dtype="datetime64[us, UTC]")
+    if kind == "metrics":
+        frame["value"] = pd.Series(dtype="float64")
+    return frame
+
+
+@dataclass(frozen=True)
+class FetchRange:
+    """What a source is asked for: the snapshot's whole range."""
+
+    start: datetime
+    end: datetime
+
+
+Source = Callable[[Workspace, SourceSection, FetchRange], dict[str, pd.DataFrame]]
+
+
+class SourceRegistry:
+    """Evidence source kinds by name (the `kind` of a [[sources]] entry)."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, Source] = {}
+
+    def register(self, kind: str, source: Source) -> None:
+        self._sources[kind] = source
+
+    def get(self, kind: str) -> Source:
+        try:
+            return self._sources[kind]
+        except KeyError:
+            raise EvidenceError(f"unknown evidence source kind {kind!r}") from None
+
+
+def _timestamps(values: pd.Series, where: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values):
+        parsed = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
+    else:
+        text = values.astype("string")
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        naive = text.notna() & ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
+        if naive.any():
+            row = int(naive.to_numpy().nonzero()[0][0])
+            raise EvidenceError(
+                f"timestamp {text.iloc[row]!r} at row {row + 1} has no time zone",
+                where=where,
+                hint="write ISO 8601 with a zone (…Z) or epoch seconds",
+            )
+    bad = parsed.isna()
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise EvidenceError(
+            f"{int(bad.sum())} rows have an invalid timestamp (first at row {row + 1}: "
+            f"{values.iloc[row]!r})",
+            where=where,
+            hint="use ISO 8601 with a zone or epoch seconds",
+        )
+    return parsed.astype("datetime64[us, UTC]")
+
+
+def _read(path: Path, kind: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise EvidenceError(f"{kind} file not found", where=str(path))
+    try:
+        if kind == "metrics" and path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if kind == "metrics":
+            return pd.read_csv(path)
+        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+    except Exception as exc:
+        fmt = "CSV or Parquet" if kind == "metrics" else "JSON Lines"
+        raise EvidenceError(f"cannot read {kind} as {fmt}: {exc}", where=str(path)) from None
+
+
+def normalize(frame: pd.DataFrame, kind: str, where: str) -> pd.DataFrame:
+    """Validate a raw frame against the vocabulary and bring it to the snapshot schema."""
+    missing = [column for column in REQUIRED[kind] if column not in frame.columns]
+    if missing:
+        have = ", ".join(map(str, frame.columns)) or "none"
+        raise EvidenceError(f"missing column {missing[0]!r} (have: {have})", where=where)
+    out = frame.copy()
+    out["timestamp"] = _timestamps(out["timestamp"], where)
+    for column in ("service", "metric", "message", "summary", "level", "kind"):
+        if column in out.columns:
+            out[column] = out[column].astype("string").fillna("").astype(object)
+    if kind == "metrics":
+        out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
+    if kind == "logs":
+        out["level"] = out["level"].str.lower()
+        _check_values(out["level"], LEVELS, "level", where)
+        extra = [c for c in out.columns if c not in COLUMNS[kind]]
+        out["attributes"] = [
+            json.dumps({k: v for k, v in row.items() if pd.notna(v)}, default=str, sort_keys=True)
+            for row in out[extra].to_dict("records")
+        ] if extra else "{}"
+    if kind == "changes":
+        _check_values(out["kind"], CHANGE_KINDS, "kind", where)
+        for column in ("author", "ref"):
+            out[column] = out[column].astype("string").fillna("").astype(object) if column in out else ""
+    return out[list(COLUMNS[kind])]
+
+
+def _check_values(values: pd.Series, allowed: tuple[str, ...], field: str, where: str) -> None:
+    bad = ~values.isin(allowed)
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise EvidenceError(
+            f"{field} {values.iloc[row]!r} at row {row + 1} is not one of {', '.join(allowed)}",
+            where=where,
+        )
+
+
+def files_source(
+    workspace: Workspace, section: SourceSection, span: FetchRange
+) -> dict[str, pd.DataFrame]:
+    """Evidence from files: metrics .csv/.parquet, logs and changes .jsonl."""
+    frames: dict[str, pd.DataFrame] = {}
+    for kind in KINDS:
+        value: Any = getattr(section, kind)
+        if not value:
+            continue
+        path = workspace.source_path(value)
+        frame = normalize(_read(path, kind), kind, str(path))
+        inside = (frame["timestamp"] >= span.start) & (frame["timestamp"] <= span.end)
+        frames[kind] = frame.loc[inside]
+    return frames
+
+
+sources = SourceRegistry()
+sources.register("files", files_source)
+
+
+def collect(workspace: Workspace, span: FetchRange) -> dict[str, pd.DataFrame]:
+    """Every configured source's frames, concatenated per kind and sorted deterministically."""
+    parts: dict[str, list[pd.DataFrame]] = {kind: [] for kind in KINDS}
+    for section in workspace.settings.sources:
+        for kind, frame in sources.get(section.kind)(workspace, section, span).items():
+            parts[kind].append(frame)
+    keys = {"metrics": ["timestamp", "service", "metric"], "logs": ["timestamp", "service"],
+            "changes": ["timestamp", "service"]}
+    result = {}
+    for kind in KINDS:
+        frames = [f for f in parts[kind] if len(f)]
+        frame = pd.concat(frames, ignore_index=True) if frames else empty(kind)
+        result[kind] = frame.sort_values(keys[kind], kind="stable").reset_index(drop=True)
+    return result
+

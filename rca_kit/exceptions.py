@@ -1,0 +1,66 @@
+"""One exception base with structured fields; every user-facing failure is an RcaKitError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RcaKitError(Exception):
+    """Base of every rca-kit error: says what was wrong, where, and how to fix it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only fields would be lost by the default pickling of exceptions
+        return (_rebuild, (type(self), self.message, self.__dict__))
+
+
+def _rebuild(cls: type[RcaKitError], message: str, state: dict[str, Any]) -> RcaKitError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class InputError(RcaKitError):
+    """The user's input (a file, an argument, a payload) is invalid: exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """rca.toml is missing, unreadable or invalid."""
+
+
+class AlertFormatError(InputError):
+    """An alert payload could not be parsed; the raw payload is kept as a dead letter."""
+
+
+class SpecError(InputError):
+    """A hypothesis spec in the library is invalid."""
+
+
+class EvidenceError(InputError):
+    """An evidence source is missing, unreadable or not in the documented format."""
+
+
+class NotFoundError(InputError):
+    """An id (alert, investigation, task) names nothing in the register."""
+
+
+class OutcomeError(RcaKitError):
+    """A recorded outcome does not match the outcome schema."""
+
+
+class AuditChainError(RcaKitError):
+    """The audit log's hash chain is broken: an event was edited or deleted."""

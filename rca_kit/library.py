@@ -1,0 +1,214 @@
+"""Hypothesis library: load and validate YAML specs, lint them against their templates."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .exceptions import SpecError
+from .models import HypothesisSpec, TaskTemplate
+
+FIXED_PARAMETERS = (
+    "alert_id", "investigation_id", "service", "window_start", "window_end", "snapshot_path",
+)
+PLACEHOLDERS = {"service"}
+_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Task(_Strict):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    impact: int = Field(ge=1, le=5)
+    effort: int = Field(ge=1, le=5)
+    risk: int = Field(ge=1, le=5)
+    due_in_days: int = Field(default=7, ge=0, le=365)
+
+    @field_validator("title", "description")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        for _, name, spec, conv in string.Formatter().parse(value):
+            if name is not None and (name not in PLACEHOLDERS or spec or conv):
+                msg = f"placeholder {{{name}}} is not allowed (use only {{service}})"
+                raise ValueError(msg)
+        return value
+
+
+class _Data(_Strict):
+    metrics: list[str] = Field(default_factory=list)
+    logs: list[str] = Field(default_factory=list)
+    changes: list[str] = Field(default_factory=list)
+
+
+class _Spec(_Strict):
+    id: str = Field(pattern=_ID)
+    version: int = Field(ge=1)
+    title: str = Field(min_length=1)
+    statement: str = Field(pattern=r"(?is)^\s*if\b.+\bthen\b")
+    applies_to: list[dict[str, str]] = Field(default_factory=list)
+    template: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.ipynb$")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    criterion: str = Field(min_length=10)
+    data: _Data = Field(default_factory=_Data)
+    known_false_positives: list[str] = Field(default_factory=list)
+    remediation: list[_Task] = Field(default_factory=list)
+    timeout_s: int = Field(default=300, ge=1, le=3600)
+    prior: float = Field(default=0.5, ge=0, le=1)
+    lookback: str = Field(default="6h", pattern=r"^\d+(s|m|h|d)$")
+
+    @field_validator("applies_to")
+    @classmethod
+    def _regexes(cls, value: list[dict[str, str]]) -> list[dict[str, str]]:
+        for group in value:
+            for label, pattern in group.items():
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    msg = f"label {label!r}: invalid regular expression: {exc}"
+                    raise ValueError(msg) from None
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _json_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, item in value.items():
+            if name in FIXED_PARAMETERS:
+                msg = f"{name!r} is set by the runner and cannot be a spec parameter"
+                raise ValueError(msg)
+            if not name.isidentifier():
+                msg = f"{name!r} is not a valid parameter name"
+                raise ValueError(msg)
+            json.dumps(item)
+        return value
+
+
+def template_parameters(path: Path) -> list[str]:
+    """Names assigned in the notebook's cell tagged `parameters`."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse(cell.source)
+            names = []
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, ast.AnnAssign) else []
+                )
+                names += [t.id for t in targets if isinstance(t, ast.Name)]
+            return names
+    raise SpecError("has no cell tagged 'parameters'", where=str(path))
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{field}: unknown field"
+    if error["type"] == "missing":
+        return f"{field}: is required"
+    return f"{field}: {error['msg']}"
+
+
+def parse_spec(path: Path) -> HypothesisSpec:
+    """Load one YAML spec (safe_load only) and validate it; SpecError names file and field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SpecError(f"not valid YAML{at}: {first_line}", where=str(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    if not isinstance(data, dict):
+        raise SpecError("must be a YAML mapping of fields", where=str(path))
+    try:
+        spec = _Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_first_error(exc), where=str(path)) from None
+    return HypothesisSpec(
+        id=spec.id,
+        title=spec.title,
+        statement=spec.statement.strip(),
+        template=spec.template,
+        applies_to=tuple(spec.applies_to),
+        parameters=spec.parameters,
+        criterion=spec.criterion.strip(),
+        data={"metrics": tuple(spec.data.metrics), "logs": tuple(spec.data.logs),
+              "changes": tuple(spec.data.changes)},
+        known_false_positives=tuple(spec.known_false_positives),
+        remediation=tuple(TaskTemplate(**t.model_dump()) for t in spec.remediation),
+        timeout_s=spec.timeout_s,
+        version=spec.version,
+        prior=spec.prior,
+        lookback=spec.lookback,
+        path=path,
+    )
+
+
+def _spec_files(library_dir: Path) -> list[Path]:
+    if not library_dir.is_dir():
+        raise SpecError("library folder not found", where=str(library_dir))
+    return sorted([*library_dir.glob("*.yaml"), *library_dir.glob("*.yml")])
+
+
+def lint(
+    library_dir: Path, templates_dir: Path, overrides: dict[str, dict[str, Any]] | None = None
+) -> tuple[list[HypothesisSpec], list[str]]:
+    """Every spec that is valid, and one problem line per invalid field or file."""
+    specs: list[HypothesisSpec] = []
+    problems: list[str] = []
+    seen: dict[str, Path] = {}
+    for path in _spec_files(library_dir):
+        try:
+            spec = parse_spec(path)
+        except SpecError as exc:
+            problems.append(str(exc))
+            continue
+        where = str(path)
+        if spec.id in seen:
+            problems.append(f"{where}: id: {spec.id!r} is already used by {seen[spec.id]}")
+            continue
+        if spec.id != path.stem:
+            problems.append(f"{where}: id: {spec.id!r} must match the file name {path.stem!r}")
+        template = templates_dir / spec.template
+        if not template.is_file():
+            problems.append(f"{where}: template: {spec.template} not found in {templates_dir}")
+            continue
+        try:
+            have = template_parameters(template)
+        except SpecError as exc:
+            problems.append(f"{where}: template: {exc}")
+            continue
+        wanted = [*FIXED_PARAMETERS, *spec.parameters, *(overrides or {}).get(spec.id, {})]
+        for name in dict.fromkeys(wanted):
+            if name not in have:
+                problems.append(
+                    f"{where}: parameters.{name} is not in the template's parameters cell "
+                    f"(have: {', '.join(have)})"
+                )
+        seen[spec.id] = path
+        specs.append(spec)
+    return specs, problems
+
+
+def load_library(
+    library_dir: Path, templates_dir: Path, overrides: dict[str, dict[str, Any]] | None = None
+) -> list[HypothesisSpec]:
+    """The valid library, or SpecError listing the first problem and how many there are."""
+    specs, problems = lint(library_dir, templates_dir, overrides)
+    if problems:
+        more = f" (and {len(problems) - 1} more; run `rca library lint`)" if len(problems) > 1 else ""
+        raise SpecError(problems[0] + more)
+    return specs

@@ -1,0 +1,132 @@
+"""Frozen dataclasses passed between the steps of an investigation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+Verdict = Literal["supported", "refuted", "inconclusive", "errored"]
+VERDICTS: tuple[str, ...] = ("supported", "refuted", "inconclusive", "errored")
+TaskStatus = Literal["open", "in_progress", "done", "verified", "reopened", "wont_do"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert occurrence; keeps the raw payload it came from."""
+
+    name: str
+    status: Literal["firing", "resolved"]
+    fingerprint: str
+    starts_at: datetime
+    ends_at: datetime | None  # None: still firing
+    service: str | None
+    severity: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    source_format: str
+    raw: dict[str, Any]
+    id: str | None = None  # generated when stored
+
+
+@dataclass(frozen=True)
+class Window:
+    """A closed time interval in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            msg = f"window end {self.end.isoformat()} is before its start {self.start.isoformat()}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Evidence frozen on disk: Parquet per kind plus manifest.json."""
+
+    path: Path
+    sha256: str
+    window: Window
+    lookback_start: datetime
+    row_counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TaskTemplate:
+    """A remediation task a supported hypothesis proposes."""
+
+    title: str
+    description: str
+    impact: int
+    effort: int
+    risk: int
+    due_in_days: int = 7
+
+
+@dataclass(frozen=True)
+class HypothesisSpec:
+    """A hypothesis definition from the library (its occurrences are Runs)."""
+
+    id: str
+    title: str
+    statement: str
+    template: str
+    applies_to: tuple[dict[str, str], ...]
+    parameters: dict[str, Any]
+    criterion: str
+    data: dict[str, tuple[str, ...]]
+    known_false_positives: tuple[str, ...]
+    remediation: tuple[TaskTemplate, ...]
+    timeout_s: int
+    version: int
+    prior: float = 0.5
+    lookback: str = "6h"
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What the runner observed executing one notebook (trusted over notebook metadata)."""
+
+    hypothesis_id: str
+    notebook: Path
+    duration_s: float
+    error: str | None = None  # None: the notebook ran to the end
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict of one hypothesis test, harvested from its evidence notebook."""
+
+    hypothesis_id: str
+    verdict: Verdict
+    confidence: float
+    summary: str
+    criterion: str
+    observed: dict[str, Any] = field(default_factory=dict)
+    missing_data: tuple[str, ...] = ()
+    figure: dict[str, Any] | None = None
+    notebook: Path | None = None
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoredTask:
+    """A remediation task with its transparent score."""
+
+    hypothesis_id: str
+    title: str
+    description: str
+    impact: int
+    effort: int
+    risk: int
+    confidence: float
+    score: float
+    breakdown: dict[str, float]
+    explanation: str
+    due_in_days: int
+    rank: int = 0

@@ -1,0 +1,132 @@
+"""Tables of the register (SQLAlchemy Core) and the engine set-up per dialect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+metadata = sa.MetaData()
+_ts = sa.String(40)  # ISO 8601 UTC text: portable, sortable
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("service", sa.Text),
+    sa.Column("severity", sa.Text),
+    sa.Column("starts_at", _ts, nullable=False),
+    sa.Column("ends_at", _ts),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("annotations", sa.JSON, nullable=False),
+    sa.Column("source_format", sa.String(32), nullable=False),
+    sa.Column("raw", sa.JSON, nullable=False),
+    sa.Column("received_at", _ts, nullable=False),
+    sa.UniqueConstraint("fingerprint", "starts_at", "status", name="uq_alert_occurrence"),
+)
+
+dead_letters = sa.Table(
+    "dead_letters", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("received_at", _ts, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+)
+
+investigations = sa.Table(
+    "investigations", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("alert_id", sa.String(40), sa.ForeignKey("alerts.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("folder", sa.Text, nullable=False),
+    sa.Column("window_start", _ts),
+    sa.Column("window_end", _ts),
+    sa.Column("snapshot_sha256", sa.String(64)),
+    sa.Column("leading_hypothesis", sa.Text),
+    sa.Column("root_cause", sa.Text),
+    sa.Column("report", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("finished_at", _ts),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("investigation_id", sa.String(40), sa.ForeignKey("investigations.id"), nullable=False),
+    sa.Column("hypothesis_id", sa.Text, nullable=False),
+    sa.Column("spec_version", sa.Integer, nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("criterion", sa.Text, nullable=False),
+    sa.Column("observed", sa.JSON, nullable=False),
+    sa.Column("missing_data", sa.JSON, nullable=False),
+    sa.Column("notebook", sa.Text),
+    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", _ts, nullable=False),
+)
+
+tasks = sa.Table(
+    "tasks", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("investigation_id", sa.String(40), sa.ForeignKey("investigations.id"), nullable=False),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id")),
+    sa.Column("hypothesis_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("due_date", sa.String(10)),
+    sa.Column("impact", sa.Integer, nullable=False),
+    sa.Column("effort", sa.Integer, nullable=False),
+    sa.Column("risk", sa.Integer, nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("breakdown", sa.JSON, nullable=False),
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("updated_at", _ts, nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", _ts, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("entity", sa.Text, nullable=False),
+    sa.Column("entity_id", sa.Text, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),  # canonical JSON, hashed as written
+    sa.Column("rationale", sa.Text),
+    sa.Column("authority", sa.Text),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine whose write transactions serialize (SQLite: WAL + BEGIN IMMEDIATE)."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=FULL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        # a deferred transaction that upgrades to a write fails at once with SQLITE_BUSY
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,102 @@
+"""Render the post-incident review of one investigation as one self-contained HTML file."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from ..fsutil import atomic_write
+from ..models import HypothesisSpec
+from ..outcome import MIMETYPE
+from ..register import Register
+
+VERDICT_ORDER = {"supported": 0, "inconclusive": 1, "errored": 2, "refuted": 3}
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("rca_kit.report", "templates"),
+        autoescape=True,  # every value is untrusted text unless marked otherwise
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["num"] = _number
+    return env
+
+
+@cache
+def _plotly_js() -> Markup:
+    from plotly.offline import get_plotlyjs
+
+    return Markup(get_plotlyjs().replace("</script", "<\\/script"))  # noqa: S704 - bundled library code
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return json.dumps(value) if isinstance(value, list | dict) else str(value)
+    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e12:
+        return f"{int(value):,}"
+    return f"{value:,.4g}" if abs(value) >= 1e-3 else f"{value:.3g}"
+
+
+def script_json(value: Any) -> Markup:
+    """JSON safe to place inside a <script type="application/json"> element."""
+    text = json.dumps(value, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)  # noqa: S704 - every markup character is escaped above
+
+
+def _figure(notebook: str | None) -> dict[str, Any] | None:
+    if not notebook or not Path(notebook).is_file():
+        return None
+    try:
+        document = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    for cell in document.get("cells", []):
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(MIMETYPE)
+            if isinstance(payload, dict) and isinstance(payload.get("figure"), dict):
+                return dict(payload["figure"])
+    return None
+
+
+def render_investigation(
+    register: Register, investigation_id: str, reports_dir: Path,
+    specs: dict[str, HypothesisSpec], suspects: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write reports/<investigation_id>.html and return its path."""
+    investigation = register.investigation(investigation_id)
+    alert = register.alert(investigation["alert_id"])
+    out = reports_dir / f"{investigation_id}.html"
+    hypotheses = []
+    for run in register.runs(investigation_id):
+        spec = specs.get(run["hypothesis_id"])
+        figure = _figure(run["notebook"])
+        notebook = run["notebook"]
+        hypotheses.append({
+            **run,
+            "title": spec.title if spec else run["hypothesis_id"],
+            "statement": spec.statement if spec else "",
+            "false_positives": spec.known_false_positives if spec else (),
+            "figure": script_json(figure) if figure else None,
+            "link": os.path.relpath(notebook, out.parent) if notebook else None,
+        })
+    hypotheses.sort(key=lambda h: (VERDICT_ORDER.get(h["verdict"], 9), -h["confidence"], h["hypothesis_id"]))
+    html = _environment().get_template("investigation.html.j2").render(
+        investigation=investigation,
+        alert=alert,
+        hypotheses=hypotheses,
+        tasks=register.tasks(investigation_id=investigation_id),
+        suspects=suspects or [],
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        plotly_js=_plotly_js() if any(h["figure"] for h in hypotheses) else None,
+    )
+    return atomic_write(out, html)

@@ -1,0 +1,99 @@
+"""Scaffold workspaces: `rca init` and the demo's workspace."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .config import CONFIG_NAME, Workspace, find_workspace
+from .exceptions import ConfigError, InputError
+from .fsutil import atomic_write
+from .scenarios import DEMO_ALERT, backpressure, write_scenario
+
+_PACKAGE = Path(__file__).resolve().parent
+
+CONFIG_TEMPLATE = """\
+# rca-kit workspace (every key: ARCHITECTURE §3)
+[workspace]
+library = "library"
+templates = "notebooks/templates"
+investigations = "investigations"
+reports = "reports"
+database = "sqlite:///rca.db"     # or postgresql+psycopg://user@host:5432/rca; RCA_DATABASE_URL wins
+
+[alerts]
+service_labels = ["service", "app", "job"]
+
+[evidence]
+before = "60m"
+after = "15m"
+baseline = "6h"
+
+[[sources]]
+kind = "files"
+metrics = "examples/data/metrics.csv"
+logs = "examples/data/logs.jsonl"
+changes = "examples/data/changes.jsonl"
+
+[topology]
+"orders-consumer" = ["orders-api"]
+"orders-warehouse" = ["orders-consumer"]
+
+[execution]
+backend = "local"
+workers = 2
+timeout_s = 300
+
+[scoring]
+impact = 0.40
+confidence = 0.30
+effort = 0.15
+risk = 0.15
+"""
+
+GITIGNORE = "investigations/\nreports/*.html\nrca.db*\n"
+
+
+def bundled(kind: str) -> Path:
+    """The bundled library or templates: package data in a wheel, the repo in a checkout."""
+    inside = _PACKAGE / "_bundled" / kind
+    if inside.is_dir():
+        return inside
+    return _PACKAGE.parent / ("library" if kind == "library" else "notebooks/templates")
+
+
+def init_workspace(directory: Path) -> Path:
+    """Create a workspace with the bundled library, templates and the demo evidence."""
+    root = directory.resolve()
+    if (root / CONFIG_NAME).exists():
+        raise InputError(f"{root / CONFIG_NAME} already exists", hint="choose an empty folder")
+    (root / "library").mkdir(parents=True, exist_ok=True)
+    for spec in sorted(bundled("library").glob("*.yaml")):
+        shutil.copyfile(spec, root / "library" / spec.name)
+    (root / "notebooks" / "templates").mkdir(parents=True, exist_ok=True)
+    for template in sorted(bundled("templates").glob("*.ipynb")):
+        shutil.copyfile(template, root / "notebooks" / "templates" / template.name)
+    (root / "reports").mkdir(exist_ok=True)
+    write_scenario(backpressure(), root / "examples")
+    atomic_write(root / ".gitignore", GITIGNORE)
+    atomic_write(root / CONFIG_NAME, CONFIG_TEMPLATE)  # last: its presence marks a whole workspace
+    return root
+
+
+def demo_workspace(explicit: Path | None, directory: Path | None) -> tuple[Workspace, Path]:
+    """The current workspace if it carries the demo scenario, else a scaffolded one."""
+    if directory is None:
+        try:
+            workspace = find_workspace(explicit)
+            if (workspace.root / "examples" / DEMO_ALERT).is_file():
+                return workspace, workspace.root / "examples" / DEMO_ALERT
+        except ConfigError:
+            pass
+        directory = Path("rca-demo")
+    if not (directory / CONFIG_NAME).is_file():
+        init_workspace(directory)
+    workspace = find_workspace(directory)
+    alert = workspace.root / "examples" / DEMO_ALERT
+    if not alert.is_file():
+        write_scenario(backpressure(), workspace.root / "examples")
+    return workspace, alert
