@@ -27,7 +27,22 @@ _LAZY = {
     "stats": "rca_kit.stats",
 }
 
-__all__ = ["InputError", "RcaKitError", "__version__", *sorted(_LAZY)]
+__all__ = [
+    "Evidence",
+    "InputError",
+    "RcaKitError",
+    "Register",
+    "__version__",
+    "find_workspace",
+    "harvest",
+    "ingest_file",
+    "investigate",
+    "load_evidence",
+    "load_library",
+    "parse_alerts",
+    "record_outcome",
+    "stats",
+]
 
 if TYPE_CHECKING:
     from . import stats

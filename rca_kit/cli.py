@@ -41,8 +41,12 @@ def _workspace(ctx: click.Context) -> Workspace:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--workspace", "-w", type=click.Path(file_okay=False, path_type=Path),
-              help="Workspace folder (else RCA_WORKSPACE, else the nearest rca.toml upward).")
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace folder (else RCA_WORKSPACE, else the nearest rca.toml upward).",
+)
 @click.version_option(package_name="rca-kit")
 @click.pass_context
 def cli(ctx: click.Context, workspace: Path | None) -> None:
@@ -51,18 +55,28 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
     ctx.obj["workspace"] = workspace
 
 
-def _progress(total_label: str) -> tuple[Callable[[int], None], Callable[[Any], None], Callable[[], None]]:
+def _progress(
+    total_label: str,
+) -> tuple[Callable[[int], None], Callable[[Any], None], Callable[[], None]]:
     from tqdm import tqdm
 
     bar: dict[str, Any] = {}
 
     def start(total: int) -> None:
-        bar["bar"] = tqdm(total=total, desc=total_label, unit="nb", file=sys.stderr, disable=None,
-                          dynamic_ncols=True)
+        bar["bar"] = tqdm(
+            total=total,
+            desc=total_label,
+            unit="nb",
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+        )
 
     def step(result: Any) -> None:
         if "bar" in bar:
-            bar["bar"].set_postfix_str(result.hypothesis_id + (" (errored)" if result.error else ""))
+            bar["bar"].set_postfix_str(
+                result.hypothesis_id + (" (errored)" if result.error else "")
+            )
             bar["bar"].update(1)
 
     def close() -> None:
@@ -86,11 +100,17 @@ def _investigate(ws: Workspace, alert_id: str, now: datetime | None) -> Any:
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.option("--format", "fmt", help="Force the alert format (default: auto-detect).")
-@click.option("--now", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z"]), hidden=True,
-              help="Pretend the current time is this (replays).")
+@click.option(
+    "--now",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z"]),
+    hidden=True,
+    help="Pretend the current time is this (replays).",
+)
 @click.pass_context
 @handled
-def investigate(ctx: click.Context, target: str, as_json: bool, fmt: str | None, now: datetime | None) -> None:
+def investigate(
+    ctx: click.Context, target: str, as_json: bool, fmt: str | None, now: datetime | None
+) -> None:
     """Investigate an alert file or a stored ALERT_ID end to end."""
     from .pipeline import ingest_file, open_register
 
@@ -111,7 +131,9 @@ def investigate(ctx: click.Context, target: str, as_json: bool, fmt: str | None,
             click.echo(json.dumps(result.to_json()))
         else:
             lead = result.leading.hypothesis_id if result.leading else "none supported"
-            click.echo(f"{result.investigation_id}: leading hypothesis {lead}; {len(result.tasks)} tasks")
+            click.echo(
+                f"{result.investigation_id}: leading hypothesis {lead}; {len(result.tasks)} tasks"
+            )
             click.echo(f"report: {result.report}")
 
 
@@ -196,8 +218,10 @@ def register_list(ctx: click.Context, as_json: bool, investigation: str | None) 
         click.echo("no tasks")
     for row in rows:
         owner = row["owner"] or "unassigned"
-        click.echo(f"{row['rank']:>3}  {row['score']:5.1f}  {row['id']}  {row['status']:<11} "
-                   f"{owner:<12} {row['due_date']}  {row['title']}")
+        click.echo(
+            f"{row['rank']:>3}  {row['score']:5.1f}  {row['id']}  {row['status']:<11} "
+            f"{owner:<12} {row['due_date']}  {row['title']}"
+        )
 
 
 @cli.command()
@@ -252,8 +276,20 @@ def library_list(ctx: click.Context, as_json: bool) -> None:
     ws = _workspace(ctx)
     specs = load_library(ws.library_dir, ws.templates_dir, ws.settings.hypotheses)
     if as_json:
-        click.echo(json.dumps([{"id": s.id, "version": s.version, "title": s.title,
-                                "template": s.template, "prior": s.prior} for s in specs]))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": s.id,
+                        "version": s.version,
+                        "title": s.title,
+                        "template": s.template,
+                        "prior": s.prior,
+                    }
+                    for s in specs
+                ]
+            )
+        )
         return
     for spec in specs:
         click.echo(f"{spec.id:<22} v{spec.version}  {spec.title}")

@@ -81,7 +81,9 @@ class RcaToml(_Strict):
     topology: dict[str, list[str]] = Field(default_factory=dict)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     scoring: ScoringSection = Field(default_factory=ScoringSection)
-    hypotheses: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-id parameter overrides
+    hypotheses: dict[str, dict[str, Any]] = Field(
+        default_factory=dict
+    )  # per-id parameter overrides
 
 
 @dataclass(frozen=True)
@@ -160,9 +162,7 @@ def find_workspace(explicit: Path | str | None = None, *, cwd: Path | None = Non
     if chosen:
         root = Path(chosen).resolve()
         if not (root / CONFIG_NAME).is_file():
-            raise ConfigError(
-                f"no {CONFIG_NAME} in {root}", hint="create one with `rca init DIR`"
-            )
+            raise ConfigError(f"no {CONFIG_NAME} in {root}", hint="create one with `rca init DIR`")
         return Workspace(root=root, settings=load_settings(root / CONFIG_NAME))
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):

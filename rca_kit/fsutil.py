@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -27,7 +27,7 @@ def atomic_write(path: Path, data: bytes | str) -> Path:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; files we write are shareable
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600; files we write are shareable
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

@@ -16,7 +16,12 @@ from .exceptions import SpecError
 from .models import HypothesisSpec, TaskTemplate
 
 FIXED_PARAMETERS = (
-    "alert_id", "investigation_id", "service", "window_start", "window_end", "snapshot_path",
+    "alert_id",
+    "investigation_id",
+    "service",
+    "window_start",
+    "window_end",
+    "snapshot_path",
 )
 PLACEHOLDERS = {"service"}
 _ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -94,16 +99,21 @@ class _Spec(_Strict):
 
 def template_parameters(path: Path) -> list[str]:
     """Names assigned in the notebook's cell tagged `parameters`."""
-    import nbformat
-
-    notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse(cell.source)
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read notebook: {exc}", where=str(path)) from None
+    for cell in notebook.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.get("cell_type") == "code" and "parameters" in tags:
+            source = cell["source"]
+            tree = ast.parse("".join(source) if isinstance(source, list) else source)
             names = []
             for node in tree.body:
-                targets = node.targets if isinstance(node, ast.Assign) else (
-                    [node.target] if isinstance(node, ast.AnnAssign) else []
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else ([node.target] if isinstance(node, ast.AnnAssign) else [])
                 )
                 names += [t.id for t in targets if isinstance(t, ast.Name)]
             return names
@@ -145,8 +155,11 @@ def parse_spec(path: Path) -> HypothesisSpec:
         applies_to=tuple(spec.applies_to),
         parameters=spec.parameters,
         criterion=spec.criterion.strip(),
-        data={"metrics": tuple(spec.data.metrics), "logs": tuple(spec.data.logs),
-              "changes": tuple(spec.data.changes)},
+        data={
+            "metrics": tuple(spec.data.metrics),
+            "logs": tuple(spec.data.logs),
+            "changes": tuple(spec.data.changes),
+        },
         known_false_positives=tuple(spec.known_false_positives),
         remediation=tuple(TaskTemplate(**t.model_dump()) for t in spec.remediation),
         timeout_s=spec.timeout_s,
@@ -209,6 +222,8 @@ def load_library(
     """The valid library, or SpecError listing the first problem and how many there are."""
     specs, problems = lint(library_dir, templates_dir, overrides)
     if problems:
-        more = f" (and {len(problems) - 1} more; run `rca library lint`)" if len(problems) > 1 else ""
+        more = (
+            f" (and {len(problems) - 1} more; run `rca library lint`)" if len(problems) > 1 else ""
+        )
         raise SpecError(problems[0] + more)
     return specs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,10 @@ def validate(payload: Any) -> dict[str, Any]:
             f"verdict {payload.get('verdict')!r} is not one of {', '.join(RECORDED_VERDICTS)}"
         )
     confidence = payload.get("confidence")
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not (
-        0.0 <= confidence <= 1.0
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float)
+        or not (0.0 <= confidence <= 1.0)
     ):
         raise OutcomeError(f"confidence must be a number in [0, 1], got {confidence!r}")
     for key in ("criterion", "summary"):
@@ -101,9 +104,10 @@ def record_outcome(
         }
     )
     try:
-        from IPython.display import display
+        from IPython import display as ipython_display
     except ImportError:  # outside a kernel the return value is the record
         return payload
+    display: Callable[..., None] = ipython_display.display
     text = f"{verdict} (confidence {float(confidence):.2f}): {summary}"
     bundle: dict[str, Any] = {MIMETYPE: payload, "text/plain": text}
     display(bundle, raw=True)
@@ -120,12 +124,23 @@ def _recorded(notebook: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _errored(run: RunResult, reason: str) -> Outcome:
+    return Outcome(
+        hypothesis_id=run.hypothesis_id,
+        verdict="errored",
+        confidence=0.0,
+        summary=reason,
+        criterion="",
+        notebook=run.notebook,
+        duration_s=run.duration_s,
+        error=reason,
+    )
+
+
 def harvest(run: RunResult) -> Outcome:
     """The outcome of one run: errored if the runner saw a failure, else the recorded one."""
-    base = {"hypothesis_id": run.hypothesis_id, "notebook": run.notebook, "duration_s": run.duration_s}
     if run.error is not None:
-        return Outcome(verdict="errored", confidence=0.0, summary=run.error, criterion="",
-                       error=run.error, **base)
+        return _errored(run, run.error)
     try:
         notebook = json.loads(Path(run.notebook).read_text(encoding="utf-8"))
         records = _recorded(notebook)
@@ -135,10 +150,9 @@ def harvest(run: RunResult) -> Outcome:
             raise OutcomeError(f"the notebook recorded {len(records)} outcomes; expected one")
         payload = validate(records[0])
     except (OSError, ValueError, OutcomeError) as exc:
-        reason = str(exc)
-        return Outcome(verdict="errored", confidence=0.0, summary=reason, criterion="",
-                       error=reason, **base)
+        return _errored(run, str(exc))
     return Outcome(
+        hypothesis_id=run.hypothesis_id,
         verdict=payload["verdict"],
         confidence=float(payload["confidence"]),
         summary=payload["summary"],
@@ -146,5 +160,6 @@ def harvest(run: RunResult) -> Outcome:
         observed=payload["observed"],
         missing_data=tuple(payload.get("missing_data", [])),
         figure=payload.get("figure"),
-        **base,
+        notebook=run.notebook,
+        duration_s=run.duration_s,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,14 +39,24 @@ class InvestigationResult:
             "alert_id": self.alert_id,
             "status": self.status,
             "hypotheses": [
-                {"id": o.hypothesis_id, "verdict": o.verdict, "confidence": round(o.confidence, 4),
-                 "notebook": str(o.notebook) if o.notebook else None, "duration_s": o.duration_s}
+                {
+                    "id": o.hypothesis_id,
+                    "verdict": o.verdict,
+                    "confidence": round(o.confidence, 4),
+                    "notebook": str(o.notebook) if o.notebook else None,
+                    "duration_s": o.duration_s,
+                }
                 for o in self.outcomes
             ],
             "leading_hypothesis": self.leading.hypothesis_id if self.leading else None,
             "tasks": [
-                {"id": t["id"], "title": t["title"], "hypothesis": t["hypothesis_id"],
-                 "score": t["score"], "rank": t["rank"]}
+                {
+                    "id": t["id"],
+                    "title": t["title"],
+                    "hypothesis": t["hypothesis_id"],
+                    "score": t["score"],
+                    "rank": t["rank"],
+                }
                 for t in self.tasks
             ],
             "report": str(self.report),
@@ -58,14 +67,18 @@ def open_register(workspace: Workspace) -> Register:
     return Register(workspace.database_url)
 
 
-def ingest_file(workspace: Workspace, register: Register, path: Path, fmt: str | None = None) -> list[str]:
+def ingest_file(
+    workspace: Workspace, register: Register, path: Path, fmt: str | None = None
+) -> list[str]:
     """Store every alert in a payload file; a payload that fails to parse is dead-lettered."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read alert file: {exc.strerror}", where=str(path)) from None
     try:
-        alerts = intake.parse_alerts(raw, fmt=fmt, service_labels=workspace.settings.alerts.service_labels)
+        alerts = intake.parse_alerts(
+            raw, fmt=fmt, service_labels=workspace.settings.alerts.service_labels
+        )
     except RcaKitError as exc:
         register.dead_letter(raw, source=f"file:{path}", error=exc.message)
         exc.where = str(path)
@@ -81,8 +94,14 @@ def evidence_window(workspace: Workspace, alert: Alert, now: datetime) -> Window
     return Window(start=start, end=max(end, start))
 
 
-def _jobs(specs: list[HypothesisSpec], workspace: Workspace, alert: Alert, investigation_id: str,
-          folder: Path, snapshot: Snapshot) -> list[Job]:
+def _jobs(
+    specs: list[HypothesisSpec],
+    workspace: Workspace,
+    alert: Alert,
+    investigation_id: str,
+    folder: Path,
+    snapshot: Snapshot,
+) -> list[Job]:
     overrides = workspace.settings.hypotheses
     timeout = workspace.settings.execution.timeout_s
     return [
@@ -91,10 +110,14 @@ def _jobs(specs: list[HypothesisSpec], workspace: Workspace, alert: Alert, inves
             template=workspace.templates_dir / spec.template,
             output=folder / f"{index:02d}-{spec.id}.ipynb",
             parameters={
-                **spec.parameters, **overrides.get(spec.id, {}),
-                "alert_id": alert.id, "investigation_id": investigation_id,
-                "service": alert.service or "", "window_start": snapshot.window.start.isoformat(),
-                "window_end": snapshot.window.end.isoformat(), "snapshot_path": str(snapshot.path),
+                **spec.parameters,
+                **overrides.get(spec.id, {}),
+                "alert_id": alert.id,
+                "investigation_id": investigation_id,
+                "service": alert.service or "",
+                "window_start": snapshot.window.start.isoformat(),
+                "window_end": snapshot.window.end.isoformat(),
+                "snapshot_path": str(snapshot.path),
             },
             timeout_s=min(spec.timeout_s, timeout),
             cwd=folder,
@@ -115,43 +138,79 @@ def investigate(
     register = open_register(workspace)
     try:
         alert = register.alert(alert_id)
-        specs = load_library(workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses)
+        specs = load_library(
+            workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
+        )
         chosen = selection.select(specs, alert)
-        investigation_id, folder = register.create_investigation(alert_id, workspace.investigations_dir)
+        investigation_id, folder = register.create_investigation(
+            alert_id, workspace.investigations_dir
+        )
         try:
             window = evidence_window(workspace, alert, now or datetime.now(UTC))
-            lookback = max([parse_duration(workspace.settings.evidence.baseline),
-                            *(parse_duration(s.lookback) for s in chosen)])
-            snapshot = freeze(workspace, folder / "snapshot", window=window,
-                              lookback_start=window.start - lookback,
-                              context=_context(workspace, alert, investigation_id))
+            lookback = max(
+                [
+                    parse_duration(workspace.settings.evidence.baseline),
+                    *(parse_duration(s.lookback) for s in chosen),
+                ]
+            )
+            snapshot = freeze(
+                workspace,
+                folder / "snapshot",
+                window=window,
+                lookback_start=window.start - lookback,
+                context=_context(workspace, alert, investigation_id),
+            )
             register.update_investigation(
-                investigation_id, action="investigation.snapshot_frozen",
-                window_start=window.start.isoformat(), window_end=window.end.isoformat(),
-                snapshot_sha256=snapshot.sha256)
+                investigation_id,
+                action="investigation.snapshot_frozen",
+                window_start=window.start.isoformat(),
+                window_end=window.end.isoformat(),
+                snapshot_sha256=snapshot.sha256,
+            )
             if on_start:
                 on_start(len(chosen))
-            results = run_all(_jobs(chosen, workspace, alert, investigation_id, folder, snapshot),
-                              workers=workspace.settings.execution.workers, progress=progress)
+            results = run_all(
+                _jobs(chosen, workspace, alert, investigation_id, folder, snapshot),
+                workers=workspace.settings.execution.workers,
+                progress=progress,
+            )
             outcomes = [harvest(result) for result in results]
-            run_ids = register.record_outcomes(investigation_id, outcomes, {s.id: s.version for s in chosen})
+            run_ids = register.record_outcomes(
+                investigation_id, outcomes, {s.id: s.version for s in chosen}
+            )
             leading = selection.leading(outcomes)
             by_id = {s.id: s for s in specs}
             weights = workspace.settings.scoring.model_dump()
-            register.create_tasks(investigation_id, scoring.plan(outcomes, by_id, alert.service, weights), run_ids)
+            register.create_tasks(
+                investigation_id, scoring.plan(outcomes, by_id, alert.service, weights), run_ids
+            )
             register.update_investigation(
-                investigation_id, action="investigation.harvested", status="done",
+                investigation_id,
+                action="investigation.harvested",
+                status="done",
                 leading_hypothesis=leading.hypothesis_id if leading else None,
-                finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
             report = render_investigation(register, investigation_id, workspace.reports_dir, by_id)
-            register.update_investigation(investigation_id, action="report.rendered", report=str(report))
+            register.update_investigation(
+                investigation_id, action="report.rendered", report=str(report)
+            )
         except BaseException as exc:
-            register.update_investigation(investigation_id, action="investigation.failed",
-                                          status="failed", error=str(exc)[:2000])
+            register.update_investigation(
+                investigation_id,
+                action="investigation.failed",
+                status="failed",
+                error=str(exc)[:2000],
+            )
             raise
         return InvestigationResult(
-            investigation_id=investigation_id, alert_id=alert_id, status="done", outcomes=outcomes,
-            leading=leading, tasks=register.tasks(investigation_id=investigation_id), report=report,
+            investigation_id=investigation_id,
+            alert_id=alert_id,
+            status="done",
+            outcomes=outcomes,
+            leading=leading,
+            tasks=register.tasks(investigation_id=investigation_id),
+            report=report,
         )
     finally:
         register.close()
@@ -159,8 +218,11 @@ def investigate(
 
 def _context(workspace: Workspace, alert: Alert, investigation_id: str) -> dict[str, Any]:
     """What notebooks may know about the alert: JSON data, never code or paths."""
-    return json.loads(json.dumps({
-        "alert_id": alert.id, "investigation_id": investigation_id, "alert_name": alert.name,
-        "service": alert.service, "onset": alert.starts_at.isoformat(),
-        "topology": workspace.settings.topology,
-    }))
+    return {
+        "alert_id": alert.id,
+        "investigation_id": investigation_id,
+        "alert_name": alert.name,
+        "service": alert.service,
+        "onset": alert.starts_at.isoformat(),
+        "topology": {svc: list(ups) for svc, ups in workspace.settings.topology.items()},
+    }

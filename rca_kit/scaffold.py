@@ -19,7 +19,7 @@ library = "library"
 templates = "notebooks/templates"
 investigations = "investigations"
 reports = "reports"
-database = "sqlite:///rca.db"     # or postgresql+psycopg://user@host:5432/rca; RCA_DATABASE_URL wins
+database = "sqlite:///rca.db"  # or postgresql+psycopg://user@host/rca; RCA_DATABASE_URL wins
 
 [alerts]
 service_labels = ["service", "app", "job"]
@@ -97,3 +97,37 @@ def demo_workspace(explicit: Path | None, directory: Path | None) -> tuple[Works
     if not alert.is_file():
         write_scenario(backpressure(), workspace.root / "examples")
     return workspace, alert
+
+
+def freeze_example(workspace: Workspace) -> Path:
+    """examples/snapshot: the demo alert's evidence frozen, so templates run with defaults."""
+    from datetime import timedelta
+
+    from .config import parse_duration
+    from .evidence.snapshot import freeze
+    from .intake import parse_alerts
+    from .pipeline import evidence_window
+    from .scenarios import TOPOLOGY
+
+    alert = parse_alerts((workspace.root / "examples" / DEMO_ALERT).read_bytes())[0]
+    now = alert.starts_at + timedelta(minutes=45)  # as if investigated while the alert fired
+    window = evidence_window(workspace, alert, now)
+    lookback = parse_duration(workspace.settings.evidence.baseline)
+    context = {
+        "alert_id": "example",
+        "investigation_id": "example",
+        "alert_name": alert.name,
+        "service": alert.service,
+        "onset": alert.starts_at.isoformat(),
+        "topology": TOPOLOGY,
+    }
+    dest = workspace.root / "examples" / "snapshot"
+    freeze(workspace, dest, window=window, lookback_start=window.start - lookback, context=context)
+    return dest
+
+
+if __name__ == "__main__":  # python -m rca_kit.scaffold: regenerate examples/ of this workspace
+    ws = find_workspace()
+    for name, path in write_scenario(backpressure(), ws.root / "examples").items():
+        print(f"{name}: {path}")
+    print(f"snapshot: {freeze_example(ws)}")

@@ -48,7 +48,9 @@ def _daily(index: pd.DatetimeIndex, peak_hour: float = 14.0) -> np.ndarray:
 
 def _long(index: pd.DatetimeIndex, service: str, columns: dict[str, np.ndarray]) -> pd.DataFrame:
     parts = [
-        pd.DataFrame({"timestamp": index, "service": service, "metric": name, "value": np.round(values, 4)})
+        pd.DataFrame(
+            {"timestamp": index, "service": service, "metric": name, "value": np.round(values, 4)}
+        )
         for name, values in columns.items()
     ]
     return pd.concat(parts, ignore_index=True)
@@ -77,63 +79,126 @@ def backpressure(seed: int = DEMO_SEED, *, end: datetime | None = None) -> Scena
     lag = backlog / np.maximum(processing, 1.0) + np.abs(rng.normal(1.5, 0.4, n))
     busy = processing / 1200
     metrics = [
-        _long(index, "orders-api", {
-            "ingest_rate": ingest,
-            "error_rate": np.abs(rng.normal(0.4, 0.15, n)),
-            "latency_p99_seconds": np.abs(rng.normal(0.21, 0.02, n)),
-            "cpu_utilization": np.clip(0.25 + 0.2 * ingest / 1200 + rng.normal(0, 0.02, n), 0, 1),
-            "memory_utilization": np.clip(0.52 + rng.normal(0, 0.01, n), 0, 1),
-        }),
-        _long(index, "orders-consumer", {
-            "ingest_rate": ingest,
-            "processing_rate": processing + rng.normal(0, 6, n),
-            "queue_depth": backlog,
-            "consumer_lag_seconds": lag,
-            "error_rate": np.abs(rng.normal(0.05, 0.03, n)),
-            "cpu_utilization": np.clip(0.18 + 0.42 * busy + rng.normal(0, 0.02, n), 0, 1),
-            "memory_utilization": np.clip(0.46 + rng.normal(0, 0.01, n), 0, 1),
-            "restarts": np.zeros(n),
-        }),
-        _long(index, "orders-warehouse", {
-            "ingest_rate": processing * 0.98 + rng.normal(0, 5, n),
-            "freshness_seconds": 60 + lag + np.abs(rng.normal(0, 5, n)),
-            "cpu_utilization": np.clip(0.35 + rng.normal(0, 0.03, n), 0, 1),
-            "memory_utilization": np.clip(0.61 + rng.normal(0, 0.01, n), 0, 1),
-        }),
+        _long(
+            index,
+            "orders-api",
+            {
+                "ingest_rate": ingest,
+                "error_rate": np.abs(rng.normal(0.4, 0.15, n)),
+                "latency_p99_seconds": np.abs(rng.normal(0.21, 0.02, n)),
+                "cpu_utilization": np.clip(
+                    0.25 + 0.2 * ingest / 1200 + rng.normal(0, 0.02, n), 0, 1
+                ),
+                "memory_utilization": np.clip(0.52 + rng.normal(0, 0.01, n), 0, 1),
+            },
+        ),
+        _long(
+            index,
+            "orders-consumer",
+            {
+                "ingest_rate": ingest,
+                "processing_rate": processing + rng.normal(0, 6, n),
+                "queue_depth": backlog,
+                "consumer_lag_seconds": lag,
+                "error_rate": np.abs(rng.normal(0.05, 0.03, n)),
+                "cpu_utilization": np.clip(0.18 + 0.42 * busy + rng.normal(0, 0.02, n), 0, 1),
+                "memory_utilization": np.clip(0.46 + rng.normal(0, 0.01, n), 0, 1),
+                "restarts": np.zeros(n),
+            },
+        ),
+        _long(
+            index,
+            "orders-warehouse",
+            {
+                "ingest_rate": processing * 0.98 + rng.normal(0, 5, n),
+                "freshness_seconds": 60 + lag + np.abs(rng.normal(0, 5, n)),
+                "cpu_utilization": np.clip(0.35 + rng.normal(0, 0.03, n), 0, 1),
+                "memory_utilization": np.clip(0.61 + rng.normal(0, 0.01, n), 0, 1),
+            },
+        ),
     ]
     fired = int(np.argmax(lag > LAG_THRESHOLD_S))
     starts_at = index[fired].to_pydatetime()
     logs = _logs(rng, index, lag, fired)
-    changes = pd.DataFrame([
-        {"timestamp": starts_at - timedelta(hours=21, minutes=10), "service": "orders-consumer",
-         "kind": "config", "summary": "max.poll.records 500 -> 1000", "author": "kim", "ref": "cfg-4411"},
-        {"timestamp": starts_at - timedelta(hours=2, minutes=25), "service": "orders-api",
-         "kind": "deploy", "summary": "orders-api v2.14.0: gift-wrap option at checkout",
-         "author": "ana", "ref": "a1b2c3d"},
-        {"timestamp": starts_at - timedelta(minutes=40), "service": "orders-warehouse",
-         "kind": "deploy", "summary": "dbt models v88: new revenue mart", "author": "lee", "ref": "9f8e7d6"},
-    ])
+    changes = pd.DataFrame(
+        [
+            {
+                "timestamp": starts_at - timedelta(hours=21, minutes=10),
+                "service": "orders-consumer",
+                "kind": "config",
+                "summary": "max.poll.records 500 -> 1000",
+                "author": "kim",
+                "ref": "cfg-4411",
+            },
+            {
+                "timestamp": starts_at - timedelta(hours=2, minutes=25),
+                "service": "orders-api",
+                "kind": "deploy",
+                "summary": "orders-api v2.14.0: gift-wrap option at checkout",
+                "author": "ana",
+                "ref": "a1b2c3d",
+            },
+            {
+                "timestamp": starts_at - timedelta(minutes=40),
+                "service": "orders-warehouse",
+                "kind": "deploy",
+                "summary": "dbt models v88: new revenue mart",
+                "author": "lee",
+                "ref": "9f8e7d6",
+            },
+        ]
+    )
     return Scenario(
-        name="demo-backpressure", fault="backpressure",
-        metrics=pd.concat(metrics, ignore_index=True), logs=logs, changes=changes,
-        alert=_alertmanager(starts_at, "ConsumerLagHigh", "orders-consumer",
-                            "orders-consumer lag above 5 minutes"),
+        name="demo-backpressure",
+        fault="backpressure",
+        metrics=pd.concat(metrics, ignore_index=True),
+        logs=logs,
+        changes=changes,
+        alert=_alertmanager(
+            starts_at, "ConsumerLagHigh", "orders-consumer", "orders-consumer lag above 5 minutes"
+        ),
     )
 
 
-def _logs(rng: np.random.Generator, index: pd.DatetimeIndex, lag: np.ndarray, fired: int) -> pd.DataFrame:
+def _logs(
+    rng: np.random.Generator, index: pd.DatetimeIndex, lag: np.ndarray, fired: int
+) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for i in range(0, len(index), 5):
-        rows.append({"timestamp": index[i], "service": "orders-consumer", "level": "info",
-                     "message": "committed offsets for partitions 0-11"})
+        rows.append(
+            {
+                "timestamp": index[i],
+                "service": "orders-consumer",
+                "level": "info",
+                "message": "committed offsets for partitions 0-11",
+            }
+        )
         if lag[i] > 60:
-            rows.append({"timestamp": index[i], "service": "orders-consumer", "level": "warning",
-                         "message": f"consumer lag {lag[i]:.0f}s exceeds target 60s"})
+            rows.append(
+                {
+                    "timestamp": index[i],
+                    "service": "orders-consumer",
+                    "level": "warning",
+                    "message": f"consumer lag {lag[i]:.0f}s exceeds target 60s",
+                }
+            )
     for i in rng.choice(len(index), size=40, replace=False):
-        rows.append({"timestamp": index[int(i)], "service": "orders-api", "level": "error",
-                     "message": "upstream payment-gateway timeout after 2000ms"})
-    rows.append({"timestamp": index[fired], "service": "orders-consumer", "level": "warning",
-                 "message": "rebalance not needed: all 12 partitions assigned"})
+        rows.append(
+            {
+                "timestamp": index[int(i)],
+                "service": "orders-api",
+                "level": "error",
+                "message": "upstream payment-gateway timeout after 2000ms",
+            }
+        )
+    rows.append(
+        {
+            "timestamp": index[fired],
+            "service": "orders-consumer",
+            "level": "warning",
+            "message": "rebalance not needed: all 12 partitions assigned",
+        }
+    )
     frame = pd.DataFrame(rows).sort_values(["timestamp", "service", "message"], kind="stable")
     return frame.reset_index(drop=True)
 
@@ -141,23 +206,33 @@ def _logs(rng: np.random.Generator, index: pd.DatetimeIndex, lag: np.ndarray, fi
 def _alertmanager(starts_at: datetime, name: str, service: str, summary: str) -> dict[str, Any]:
     labels = {"alertname": name, "service": service, "severity": "page", "team": "data-platform"}
     alert = {
-        "status": "firing", "labels": labels,
+        "status": "firing",
+        "labels": labels,
         "annotations": {"summary": summary, "runbook_url": "https://runbooks.example/consumer-lag"},
-        "startsAt": starts_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "endsAt": "0001-01-01T00:00:00Z",
+        "startsAt": starts_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus.example/graph?g0.expr=consumer_lag_seconds+%3E+300",
         "fingerprint": "c0ffee0ddba11f00",
     }
     return {
-        "version": "4", "groupKey": '{}:{alertname="' + name + '"}', "truncatedAlerts": 0,
-        "status": "firing", "receiver": "rca-kit", "groupLabels": {"alertname": name},
-        "commonLabels": labels, "commonAnnotations": alert["annotations"],
-        "externalURL": "http://alertmanager.example", "alerts": [alert],
+        "version": "4",
+        "groupKey": '{}:{alertname="' + name + '"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "rca-kit",
+        "groupLabels": {"alertname": name},
+        "commonLabels": labels,
+        "commonAnnotations": alert["annotations"],
+        "externalURL": "http://alertmanager.example",
+        "alerts": [alert],
     }
 
 
 def _jsonl(frame: pd.DataFrame) -> str:
     out = frame.copy()
-    out["timestamp"] = out["timestamp"].map(lambda ts: pd.Timestamp(ts).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    out["timestamp"] = out["timestamp"].map(
+        lambda ts: pd.Timestamp(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
     return "".join(json.dumps(row, sort_keys=False) + "\n" for row in out.to_dict("records"))
 
 
@@ -165,17 +240,18 @@ def write_scenario(scenario: Scenario, folder: Path) -> dict[str, Path]:
     """Write data/metrics.csv, data/logs.jsonl, data/changes.jsonl and alerts/<name>.json."""
     metrics = scenario.metrics.copy()
     metrics["timestamp"] = metrics["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    paths = {
+    return {
         "metrics": atomic_write(folder / "data" / "metrics.csv", metrics.to_csv(index=False)),
         "logs": atomic_write(folder / "data" / "logs.jsonl", _jsonl(scenario.logs)),
         "changes": atomic_write(folder / "data" / "changes.jsonl", _jsonl(scenario.changes)),
         "alert": atomic_write(folder / DEMO_ALERT, json.dumps(scenario.alert, indent=2) + "\n"),
     }
-    return paths
 
 
 if __name__ == "__main__":  # python -m rca_kit.scenarios DIR regenerates the demo evidence
     import sys
 
-    for name, path in write_scenario(backpressure(), Path(sys.argv[1] if len(sys.argv) > 1 else "examples")).items():
+    for name, path in write_scenario(
+        backpressure(), Path(sys.argv[1] if len(sys.argv) > 1 else "examples")
+    ).items():
         print(f"{name}: {path}")

@@ -15,7 +15,12 @@ from dataclasses import replace
 
 from .models import HypothesisSpec, Outcome, ScoredTask, TaskTemplate
 
-DEFAULT_WEIGHTS: Mapping[str, float] = {"impact": 0.40, "confidence": 0.30, "effort": 0.15, "risk": 0.15}
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "impact": 0.40,
+    "confidence": 0.30,
+    "effort": 0.15,
+    "risk": 0.15,
+}
 
 
 def normalized(impact: int, confidence: float, effort: int, risk: int) -> dict[str, float]:
@@ -29,7 +34,11 @@ def normalized(impact: int, confidence: float, effort: int, risk: int) -> dict[s
 
 
 def score(
-    impact: int, confidence: float, effort: int, risk: int, weights: Mapping[str, float] = DEFAULT_WEIGHTS
+    impact: int,
+    confidence: float,
+    effort: int,
+    risk: int,
+    weights: Mapping[str, float] = DEFAULT_WEIGHTS,
 ) -> tuple[float, dict[str, float], str]:
     """(score 0..100, points per factor, explanation)."""
     total = sum(weights[k] for k in DEFAULT_WEIGHTS)

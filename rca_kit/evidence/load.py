@@ -51,10 +51,14 @@ class Evidence:
         rows = m.loc[(m["service"] == service) & (m["metric"] == metric), ["timestamp", "value"]]
         return rows.groupby("timestamp")["value"].mean().rename(metric)
 
-    def split(self, series: pd.Series, at: datetime | pd.Timestamp | None = None) -> tuple[pd.Series, pd.Series]:
+    def split(
+        self, series: pd.Series, at: datetime | pd.Timestamp | None = None
+    ) -> tuple[pd.Series, pd.Series]:
         """(baseline, incident): before window_start (or `at`), and from it to window_end."""
         cut = pd.Timestamp(at) if at is not None else self.window_start
-        return series.loc[series.index < cut], series.loc[(series.index >= cut) & (series.index <= self.window_end)]
+        return series.loc[series.index < cut], series.loc[
+            (series.index >= cut) & (series.index <= self.window_end)
+        ]
 
     @cached_property
     def db(self) -> Any:
@@ -68,7 +72,8 @@ class Evidence:
         return con
 
     def sql(self, query: str) -> pd.DataFrame:
-        return self.db.execute(query).df()
+        frame: pd.DataFrame = self.db.execute(query).df()
+        return frame
 
 
 def _digest(path: Path) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import Workspace
-from ..fsutil import fsync_dir
+from ..fsutil import fsync_dir, umask
 from ..models import Snapshot, Window
 from .sources import KINDS, FetchRange, collect
 
@@ -37,13 +37,19 @@ def content_hash(files: dict[str, dict[str, Any]]) -> str:
 
 
 def write_snapshot(
-    frames: dict[str, pd.DataFrame], dest: Path, *, window: Window, lookback_start: datetime,
-    context: dict[str, Any], sources: list[dict[str, Any]],
+    frames: dict[str, pd.DataFrame],
+    dest: Path,
+    *,
+    window: Window,
+    lookback_start: datetime,
+    context: dict[str, Any],
+    sources: list[dict[str, Any]],
 ) -> Snapshot:
     """Write frames to dest atomically (a temp folder renamed into place)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
+        tmp.chmod(0o777 & ~umask())  # mkdtemp creates 0700; snapshots are shared with analysts
         files: dict[str, dict[str, Any]] = {}
         for kind in KINDS:
             path = tmp / f"{kind}.parquet"
@@ -51,6 +57,7 @@ def write_snapshot(
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
             files[path.name] = {"sha256": _sha256(path), "rows": len(frames[kind])}
+        digest = content_hash(files)
         manifest = {
             "schema": SCHEMA,
             "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
@@ -58,7 +65,7 @@ def write_snapshot(
             "context": context,
             "sources": sources,
             "files": files,
-            "sha256": content_hash(files),
+            "sha256": digest,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         fsync_dir(tmp)
@@ -71,7 +78,7 @@ def write_snapshot(
         raise
     return Snapshot(
         path=dest,
-        sha256=manifest["sha256"],
+        sha256=digest,
         window=window,
         lookback_start=lookback_start,
         row_counts={kind: len(frames[kind]) for kind in KINDS},
@@ -79,13 +86,21 @@ def write_snapshot(
 
 
 def freeze(
-    workspace: Workspace, dest: Path, *, window: Window, lookback_start: datetime,
+    workspace: Workspace,
+    dest: Path,
+    *,
+    window: Window,
+    lookback_start: datetime,
     context: dict[str, Any],
 ) -> Snapshot:
     """Collect every configured source over [lookback_start, window.end] and freeze it."""
     frames = collect(workspace, FetchRange(start=lookback_start, end=window.end))
     described = [s.model_dump(exclude_none=True) for s in workspace.settings.sources]
     return write_snapshot(
-        frames, dest, window=window, lookback_start=lookback_start, context=context,
+        frames,
+        dest,
+        window=window,
+        lookback_start=lookback_start,
+        context=context,
         sources=described,
     )

@@ -13,7 +13,6 @@ import pandas as pd
 
 from ..config import SourceSection, Workspace
 from ..exceptions import EvidenceError
-from ..models import Window
 
 KINDS = ("metrics", "logs", "changes")
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -68,17 +67,11 @@ class SourceRegistry:
 def _timestamps(values: pd.Series, where: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values):
         parsed = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
+        naive = pd.Series(False, index=values.index)
     else:
         text = values.astype("string")
         parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-        naive = text.notna() & ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-        if naive.any():
-            row = int(naive.to_numpy().nonzero()[0][0])
-            raise EvidenceError(
-                f"timestamp {text.iloc[row]!r} at row {row + 1} has no time zone",
-                where=where,
-                hint="write ISO 8601 with a zone (…Z) or epoch seconds",
-            )
+        naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
     bad = parsed.isna()
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
@@ -88,7 +81,32 @@ def _timestamps(values: pd.Series, where: str) -> pd.Series:
             where=where,
             hint="use ISO 8601 with a zone or epoch seconds",
         )
+    if naive.any():
+        row = int(naive.to_numpy().nonzero()[0][0])
+        raise EvidenceError(
+            f"timestamp {values.iloc[row]!r} at row {row + 1} has no time zone",
+            where=where,
+            hint="write ISO 8601 with a zone (…Z) or epoch seconds",
+        )
     return parsed.astype("datetime64[us, UTC]")
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvidenceError(
+                    f"line {number} is not valid JSON ({exc.msg})", where=str(path)
+                ) from None
+            if not isinstance(record, dict):
+                raise EvidenceError(f"line {number} is not a JSON object", where=str(path))
+            records.append(record)
+    return pd.DataFrame.from_records(records)
 
 
 def _read(path: Path, kind: str) -> pd.DataFrame:
@@ -99,7 +117,9 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
             return pd.read_parquet(path)
         if kind == "metrics":
             return pd.read_csv(path)
-        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        return _read_jsonl(path)
+    except EvidenceError:
+        raise
     except Exception as exc:
         fmt = "CSV or Parquet" if kind == "metrics" else "JSON Lines"
         raise EvidenceError(f"cannot read {kind} as {fmt}: {exc}", where=str(path)) from None
@@ -122,14 +142,22 @@ def normalize(frame: pd.DataFrame, kind: str, where: str) -> pd.DataFrame:
         out["level"] = out["level"].str.lower()
         _check_values(out["level"], LEVELS, "level", where)
         extra = [c for c in out.columns if c not in COLUMNS[kind]]
-        out["attributes"] = [
-            json.dumps({k: v for k, v in row.items() if pd.notna(v)}, default=str, sort_keys=True)
-            for row in out[extra].to_dict("records")
-        ] if extra else "{}"
+        out["attributes"] = (
+            [
+                json.dumps(
+                    {k: v for k, v in row.items() if pd.notna(v)}, default=str, sort_keys=True
+                )
+                for row in out[extra].to_dict("records")
+            ]
+            if extra
+            else "{}"
+        )
     if kind == "changes":
         _check_values(out["kind"], CHANGE_KINDS, "kind", where)
         for column in ("author", "ref"):
-            out[column] = out[column].astype("string").fillna("").astype(object) if column in out else ""
+            out[column] = (
+                out[column].astype("string").fillna("").astype(object) if column in out else ""
+            )
     return out[list(COLUMNS[kind])]
 
 
@@ -169,12 +197,14 @@ def collect(workspace: Workspace, span: FetchRange) -> dict[str, pd.DataFrame]:
     for section in workspace.settings.sources:
         for kind, frame in sources.get(section.kind)(workspace, section, span).items():
             parts[kind].append(frame)
-    keys = {"metrics": ["timestamp", "service", "metric"], "logs": ["timestamp", "service"],
-            "changes": ["timestamp", "service"]}
+    keys = {
+        "metrics": ["timestamp", "service", "metric"],
+        "logs": ["timestamp", "service"],
+        "changes": ["timestamp", "service"],
+    }
     result = {}
     for kind in KINDS:
         frames = [f for f in parts[kind] if len(f)]
         frame = pd.concat(frames, ignore_index=True) if frames else empty(kind)
         result[kind] = frame.sort_values(keys[kind], kind="stable").reset_index(drop=True)
     return result
-

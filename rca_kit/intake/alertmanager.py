@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 from ..exceptions import AlertFormatError
 from ..models import Alert
@@ -17,7 +17,9 @@ def detect(payload: dict[str, Any]) -> bool:
 def parse(payload: dict[str, Any], service_labels: Sequence[str]) -> list[Alert]:
     version = str(payload.get("version"))
     if version != "4":
-        raise AlertFormatError(f"version is {version!r}; only Alertmanager webhook version 4 is supported")
+        raise AlertFormatError(
+            f"version is {version!r}; only Alertmanager webhook version 4 is supported"
+        )
     common = string_map(payload.get("commonLabels"), "commonLabels")
     alerts: list[Alert] = []
     for index, item in enumerate(payload["alerts"]):
@@ -41,8 +43,10 @@ def parse(payload: dict[str, Any], service_labels: Sequence[str]) -> list[Alert]
         alerts.append(
             Alert(
                 name=name,
-                status=status,
-                fingerprint=fp if isinstance(fp, str) and 0 < len(fp) <= 64 else fingerprint(name, labels),
+                status=cast(Literal["firing", "resolved"], status),
+                fingerprint=fp
+                if isinstance(fp, str) and 0 < len(fp) <= 64
+                else fingerprint(name, labels),
                 starts_at=starts,
                 ends_at=ends,
                 service=pick_service(labels, service_labels),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 from ..exceptions import AlertFormatError
 from ..models import Alert
@@ -44,7 +44,7 @@ def parse(payload: dict[str, Any], service_labels: Sequence[str]) -> list[Alert]
     return [
         Alert(
             name=name,
-            status=status,
+            status=cast(Literal["firing", "resolved"], status),
             fingerprint=fingerprint(name, labels),
             starts_at=starts,
             ends_at=ends,

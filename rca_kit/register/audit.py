@@ -13,8 +13,18 @@ from ..exceptions import AuditChainError
 from .schema import audit_events
 
 GENESIS = "0" * 64
-_FIELDS = ("seq", "at", "actor", "action", "entity", "entity_id", "details", "rationale",
-           "authority", "prev_hash")
+_FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "entity",
+    "entity_id",
+    "details",
+    "rationale",
+    "authority",
+    "prev_hash",
+)
 
 
 def canonical(value: Any) -> str:
@@ -26,15 +36,23 @@ def event_hash(row: dict[str, Any]) -> str:
 
 
 def append(
-    conn: sa.Connection, *, action: str, entity: str, entity_id: str,
-    details: dict[str, Any] | None = None, actor: str = "rca-kit",
-    rationale: str | None = None, authority: str | None = None,
+    conn: sa.Connection,
+    *,
+    action: str,
+    entity: str,
+    entity_id: str,
+    details: dict[str, Any] | None = None,
+    actor: str = "rca-kit",
+    rationale: str | None = None,
+    authority: str | None = None,
 ) -> int:
     """Append one event inside the caller's (serialized) write transaction; return its seq."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
     last = conn.execute(
-        sa.select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
+        sa.select(audit_events.c.seq, audit_events.c.hash)
+        .order_by(audit_events.c.seq.desc())
+        .limit(1)
     ).first()
     row: dict[str, Any] = {
         "seq": (last.seq + 1) if last else 1,
@@ -58,7 +76,9 @@ def verify_chain(conn: sa.Connection) -> tuple[int, str]:
     previous, expected_seq = GENESIS, 1
     for row in conn.execute(sa.select(audit_events).order_by(audit_events.c.seq)).mappings():
         if row["seq"] != expected_seq:
-            raise AuditChainError(f"event {expected_seq} is missing (next is {row['seq']}): deleted")
+            raise AuditChainError(
+                f"event {expected_seq} is missing (next is {row['seq']}): deleted"
+            )
         if row["prev_hash"] != previous:
             raise AuditChainError(f"event {row['seq']} does not follow event {row['seq'] - 1}")
         if event_hash(dict(row)) != row["hash"]:

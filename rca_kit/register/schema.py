@@ -11,7 +11,8 @@ metadata = sa.MetaData()
 _ts = sa.String(40)  # ISO 8601 UTC text: portable, sortable
 
 alerts = sa.Table(
-    "alerts", metadata,
+    "alerts",
+    metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("name", sa.Text, nullable=False),
@@ -29,7 +30,8 @@ alerts = sa.Table(
 )
 
 dead_letters = sa.Table(
-    "dead_letters", metadata,
+    "dead_letters",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("received_at", _ts, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
@@ -38,7 +40,8 @@ dead_letters = sa.Table(
 )
 
 investigations = sa.Table(
-    "investigations", metadata,
+    "investigations",
+    metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("alert_id", sa.String(40), sa.ForeignKey("alerts.id"), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -55,9 +58,12 @@ investigations = sa.Table(
 )
 
 runs = sa.Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("investigation_id", sa.String(40), sa.ForeignKey("investigations.id"), nullable=False),
+    sa.Column(
+        "investigation_id", sa.String(40), sa.ForeignKey("investigations.id"), nullable=False
+    ),
     sa.Column("hypothesis_id", sa.Text, nullable=False),
     sa.Column("spec_version", sa.Integer, nullable=False),
     sa.Column("verdict", sa.String(16), nullable=False),
@@ -73,9 +79,12 @@ runs = sa.Table(
 )
 
 tasks = sa.Table(
-    "tasks", metadata,
+    "tasks",
+    metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("investigation_id", sa.String(40), sa.ForeignKey("investigations.id"), nullable=False),
+    sa.Column(
+        "investigation_id", sa.String(40), sa.ForeignKey("investigations.id"), nullable=False
+    ),
     sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id")),
     sa.Column("hypothesis_id", sa.Text, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
@@ -95,7 +104,8 @@ tasks = sa.Table(
 )
 
 audit_events = sa.Table(
-    "audit_events", metadata,
+    "audit_events",
+    metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("at", _ts, nullable=False),
     sa.Column("actor", sa.Text, nullable=False),
@@ -120,7 +130,12 @@ def make_engine(url: str) -> sa.Engine:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=FULL"):
+        for pragma in (
+            "journal_mode=WAL",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+            "synchronous=FULL",
+        ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

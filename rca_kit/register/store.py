@@ -54,22 +54,42 @@ class Register:
         with self.transaction() as conn:
             existing = conn.execute(
                 sa.select(alerts.c.id).where(
-                    alerts.c.fingerprint == key[0], alerts.c.starts_at == key[1],
+                    alerts.c.fingerprint == key[0],
+                    alerts.c.starts_at == key[1],
                     alerts.c.status == key[2],
                 )
             ).scalar()
             if existing:
                 return str(existing), False
             alert_id = new_id("al")
-            conn.execute(alerts.insert().values(
-                id=alert_id, fingerprint=alert.fingerprint, name=alert.name, status=alert.status,
-                service=alert.service, severity=alert.severity, starts_at=key[1],
-                ends_at=_iso(alert.ends_at), labels=alert.labels, annotations=alert.annotations,
-                source_format=alert.source_format, raw=alert.raw, received_at=now_iso(),
-            ))
-            audit.append(conn, action="alert.stored", entity="alert", entity_id=alert_id,
-                         details={"fingerprint": alert.fingerprint, "status": alert.status,
-                                  "format": alert.source_format})
+            conn.execute(
+                alerts.insert().values(
+                    id=alert_id,
+                    fingerprint=alert.fingerprint,
+                    name=alert.name,
+                    status=alert.status,
+                    service=alert.service,
+                    severity=alert.severity,
+                    starts_at=key[1],
+                    ends_at=_iso(alert.ends_at),
+                    labels=alert.labels,
+                    annotations=alert.annotations,
+                    source_format=alert.source_format,
+                    raw=alert.raw,
+                    received_at=now_iso(),
+                )
+            )
+            audit.append(
+                conn,
+                action="alert.stored",
+                entity="alert",
+                entity_id=alert_id,
+                details={
+                    "fingerprint": alert.fingerprint,
+                    "status": alert.status,
+                    "format": alert.source_format,
+                },
+            )
             return alert_id, True
 
     def alert(self, alert_id: str) -> Alert:
@@ -78,22 +98,40 @@ class Register:
         if row is None:
             raise NotFoundError(f"no alert with id {alert_id!r}", hint="see `rca register list`")
         return Alert(
-            id=row["id"], name=row["name"], status=row["status"], fingerprint=row["fingerprint"],
+            id=row["id"],
+            name=row["name"],
+            status=row["status"],
+            fingerprint=row["fingerprint"],
             starts_at=datetime.fromisoformat(row["starts_at"]),
             ends_at=datetime.fromisoformat(row["ends_at"]) if row["ends_at"] else None,
-            service=row["service"], severity=row["severity"], labels=row["labels"],
-            annotations=row["annotations"], source_format=row["source_format"], raw=row["raw"],
+            service=row["service"],
+            severity=row["severity"],
+            labels=row["labels"],
+            annotations=row["annotations"],
+            source_format=row["source_format"],
+            raw=row["raw"],
         )
 
     def dead_letter(self, payload: bytes, *, source: str, error: str) -> int:
         """Keep a payload that failed to parse, with the reason."""
         with self.transaction() as conn:
-            result = conn.execute(dead_letters.insert().values(
-                received_at=now_iso(), source=source[:500], error=error[:2000], payload=payload,
-            ))
-            letter_id = int(result.inserted_primary_key[0])
-            audit.append(conn, action="alert.dead_lettered", entity="dead_letter",
-                         entity_id=str(letter_id), details={"source": source[:500], "error": error[:500]})
+            result = conn.execute(
+                dead_letters.insert().values(
+                    received_at=now_iso(),
+                    source=source[:500],
+                    error=error[:2000],
+                    payload=payload,
+                )
+            )
+            key = result.inserted_primary_key
+            letter_id = int(key[0]) if key else 0
+            audit.append(
+                conn,
+                action="alert.dead_lettered",
+                entity="dead_letter",
+                entity_id=str(letter_id),
+                details={"source": source[:500], "error": error[:500]},
+            )
             return letter_id
 
     def dead_letters(self) -> list[dict[str, Any]]:
@@ -105,25 +143,48 @@ class Register:
         investigation_id = new_id("inv")
         folder = folder_root / investigation_id
         with self.transaction() as conn:
-            conn.execute(investigations.insert().values(
-                id=investigation_id, alert_id=alert_id, status="running", folder=str(folder),
-                created_at=now_iso(),
-            ))
-            audit.append(conn, action="investigation.started", entity="investigation",
-                         entity_id=investigation_id, details={"alert_id": alert_id})
+            conn.execute(
+                investigations.insert().values(
+                    id=investigation_id,
+                    alert_id=alert_id,
+                    status="running",
+                    folder=str(folder),
+                    created_at=now_iso(),
+                )
+            )
+            audit.append(
+                conn,
+                action="investigation.started",
+                entity="investigation",
+                entity_id=investigation_id,
+                details={"alert_id": alert_id},
+            )
         return investigation_id, folder
 
     def update_investigation(self, investigation_id: str, *, action: str, **fields: Any) -> None:
         with self.transaction() as conn:
-            conn.execute(investigations.update().where(investigations.c.id == investigation_id)
-                         .values(**fields))
-            audit.append(conn, action=action, entity="investigation", entity_id=investigation_id,
-                         details=fields)
+            conn.execute(
+                investigations.update()
+                .where(investigations.c.id == investigation_id)
+                .values(**fields)
+            )
+            audit.append(
+                conn,
+                action=action,
+                entity="investigation",
+                entity_id=investigation_id,
+                details=fields,
+            )
 
     def investigation(self, investigation_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(investigations).where(
-                investigations.c.id == investigation_id)).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(investigations).where(investigations.c.id == investigation_id)
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFoundError(f"no investigation with id {investigation_id!r}")
         return dict(row)
@@ -143,20 +204,36 @@ class Register:
             for outcome in outcomes:
                 run_id = new_id("run")
                 ids[outcome.hypothesis_id] = run_id
-                conn.execute(runs.insert().values(
-                    id=run_id, investigation_id=investigation_id,
-                    hypothesis_id=outcome.hypothesis_id,
-                    spec_version=versions.get(outcome.hypothesis_id, 0), verdict=outcome.verdict,
-                    confidence=outcome.confidence, summary=outcome.summary,
-                    criterion=outcome.criterion, observed=outcome.observed,
-                    missing_data=list(outcome.missing_data),
-                    notebook=str(outcome.notebook) if outcome.notebook else None,
-                    duration_s=outcome.duration_s, error=outcome.error, created_at=now_iso(),
-                ))
-                audit.append(conn, action="run.recorded", entity="run", entity_id=run_id,
-                             details={"investigation_id": investigation_id,
-                                      "hypothesis_id": outcome.hypothesis_id,
-                                      "verdict": outcome.verdict, "confidence": outcome.confidence})
+                conn.execute(
+                    runs.insert().values(
+                        id=run_id,
+                        investigation_id=investigation_id,
+                        hypothesis_id=outcome.hypothesis_id,
+                        spec_version=versions.get(outcome.hypothesis_id, 0),
+                        verdict=outcome.verdict,
+                        confidence=outcome.confidence,
+                        summary=outcome.summary,
+                        criterion=outcome.criterion,
+                        observed=outcome.observed,
+                        missing_data=list(outcome.missing_data),
+                        notebook=str(outcome.notebook) if outcome.notebook else None,
+                        duration_s=outcome.duration_s,
+                        error=outcome.error,
+                        created_at=now_iso(),
+                    )
+                )
+                audit.append(
+                    conn,
+                    action="run.recorded",
+                    entity="run",
+                    entity_id=run_id,
+                    details={
+                        "investigation_id": investigation_id,
+                        "hypothesis_id": outcome.hypothesis_id,
+                        "verdict": outcome.verdict,
+                        "confidence": outcome.confidence,
+                    },
+                )
         return ids
 
     def create_tasks(
@@ -168,16 +245,35 @@ class Register:
             for task in scored:
                 task_id = new_id("task")
                 due = (datetime.now(UTC) + timedelta(days=task.due_in_days)).date().isoformat()
-                conn.execute(tasks.insert().values(
-                    id=task_id, investigation_id=investigation_id,
-                    run_id=run_ids.get(task.hypothesis_id), hypothesis_id=task.hypothesis_id,
-                    title=task.title, description=task.description, owner=None, status="open",
-                    due_date=due, impact=task.impact, effort=task.effort, risk=task.risk,
-                    confidence=task.confidence, score=task.score, breakdown=task.breakdown,
-                    explanation=task.explanation, created_at=stamp, updated_at=stamp,
-                ))
-                audit.append(conn, action="task.created", entity="task", entity_id=task_id,
-                             details={**asdict(task), "investigation_id": investigation_id})
+                conn.execute(
+                    tasks.insert().values(
+                        id=task_id,
+                        investigation_id=investigation_id,
+                        run_id=run_ids.get(task.hypothesis_id),
+                        hypothesis_id=task.hypothesis_id,
+                        title=task.title,
+                        description=task.description,
+                        owner=None,
+                        status="open",
+                        due_date=due,
+                        impact=task.impact,
+                        effort=task.effort,
+                        risk=task.risk,
+                        confidence=task.confidence,
+                        score=task.score,
+                        breakdown=task.breakdown,
+                        explanation=task.explanation,
+                        created_at=stamp,
+                        updated_at=stamp,
+                    )
+                )
+                audit.append(
+                    conn,
+                    action="task.created",
+                    entity="task",
+                    entity_id=task_id,
+                    details={**asdict(task), "investigation_id": investigation_id},
+                )
                 created.append(task_id)
         return created
 
@@ -186,8 +282,15 @@ class Register:
         query = sa.select(tasks)
         if investigation_id:
             query = query.where(tasks.c.investigation_id == investigation_id)
-        query = query.order_by(tasks.c.score.desc(), tasks.c.impact.desc(), tasks.c.effort,
-                               tasks.c.risk, tasks.c.hypothesis_id, tasks.c.title, tasks.c.id)
+        query = query.order_by(
+            tasks.c.score.desc(),
+            tasks.c.impact.desc(),
+            tasks.c.effort,
+            tasks.c.risk,
+            tasks.c.hypothesis_id,
+            tasks.c.title,
+            tasks.c.id,
+        )
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         for rank, row in enumerate(rows, start=1):

@@ -41,7 +41,7 @@ def _plotly_js() -> Markup:
 def _number(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return json.dumps(value) if isinstance(value, list | dict) else str(value)
-    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e12:
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e12):
         return f"{int(value):,}"
     return f"{value:,.4g}" if abs(value) >= 1e-3 else f"{value:.3g}"
 
@@ -69,8 +69,11 @@ def _figure(notebook: str | None) -> dict[str, Any] | None:
 
 
 def render_investigation(
-    register: Register, investigation_id: str, reports_dir: Path,
-    specs: dict[str, HypothesisSpec], suspects: list[dict[str, Any]] | None = None,
+    register: Register,
+    investigation_id: str,
+    reports_dir: Path,
+    specs: dict[str, HypothesisSpec],
+    suspects: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write reports/<investigation_id>.html and return its path."""
     investigation = register.investigation(investigation_id)
@@ -81,22 +84,30 @@ def render_investigation(
         spec = specs.get(run["hypothesis_id"])
         figure = _figure(run["notebook"])
         notebook = run["notebook"]
-        hypotheses.append({
-            **run,
-            "title": spec.title if spec else run["hypothesis_id"],
-            "statement": spec.statement if spec else "",
-            "false_positives": spec.known_false_positives if spec else (),
-            "figure": script_json(figure) if figure else None,
-            "link": os.path.relpath(notebook, out.parent) if notebook else None,
-        })
-    hypotheses.sort(key=lambda h: (VERDICT_ORDER.get(h["verdict"], 9), -h["confidence"], h["hypothesis_id"]))
-    html = _environment().get_template("investigation.html.j2").render(
-        investigation=investigation,
-        alert=alert,
-        hypotheses=hypotheses,
-        tasks=register.tasks(investigation_id=investigation_id),
-        suspects=suspects or [],
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        plotly_js=_plotly_js() if any(h["figure"] for h in hypotheses) else None,
+        hypotheses.append(
+            {
+                **run,
+                "title": spec.title if spec else run["hypothesis_id"],
+                "statement": spec.statement if spec else "",
+                "false_positives": spec.known_false_positives if spec else (),
+                "figure": script_json(figure) if figure else None,
+                "link": os.path.relpath(notebook, out.parent) if notebook else None,
+            }
+        )
+    hypotheses.sort(
+        key=lambda h: (VERDICT_ORDER.get(h["verdict"], 9), -h["confidence"], h["hypothesis_id"])
+    )
+    html = (
+        _environment()
+        .get_template("investigation.html.j2")
+        .render(
+            investigation=investigation,
+            alert=alert,
+            hypotheses=hypotheses,
+            tasks=register.tasks(investigation_id=investigation_id),
+            suspects=suspects or [],
+            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            plotly_js=_plotly_js() if any(h["figure"] for h in hypotheses) else None,
+        )
     )
     return atomic_write(out, html)

@@ -1,0 +1,40 @@
+# Two commands do all the set-up: `make demo` and `make test` (both create .venv and install).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit notebooks bench examples clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rca demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check rca_kit tests bench
+	$(BIN)/ruff format --check rca_kit tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+notebooks: $(STAMP)
+	$(BIN)/pytest --nbval-lax notebooks/templates
+
+test: lint typecheck unit notebooks
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_investigate.py
+
+examples: $(STAMP)
+	$(BIN)/python -m rca_kit.scaffold
+
+clean:
+	rm -rf investigations reports/*.html rca.db rca.db-* rca-demo .pytest_cache .mypy_cache .ruff_cache
