@@ -48,8 +48,10 @@ def main() -> None:
         workspace = init_workspace(root / "ws")
         ours, theirs = [], []
         for _ in range(REPEATS):
-            seconds, stdout = timed([str(BIN / "rca"), "investigate", "examples/alerts/consumer-lag.json",
-                                     "--json"], workspace)
+            seconds, stdout = timed(
+                [str(BIN / "rca"), "investigate", "examples/alerts/consumer-lag.json", "--json"],
+                workspace,
+            )
             ours.append(seconds)
             out = Path(tempfile.mkdtemp(dir=root))
             theirs.append(naive(workspace, json.loads(stdout), out))

@@ -8,6 +8,7 @@ and replaced when a notebook overruns its deadline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -44,14 +45,26 @@ class Job:
     kernel_name: str = KERNEL_NAME
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "template": str(self.template), "output": str(self.output),
-                           "cwd": str(self.cwd)})
+        return json.dumps(
+            {
+                **asdict(self),
+                "template": str(self.template),
+                "output": str(self.output),
+                "cwd": str(self.cwd),
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
-        return cls(**{**data, "template": Path(data["template"]), "output": Path(data["output"]),
-                      "cwd": Path(data["cwd"])})
+        return cls(
+            **{
+                **data,
+                "template": Path(data["template"]),
+                "output": Path(data["output"]),
+                "cwd": Path(data["cwd"]),
+            }
+        )
 
 
 class NotebookDeadline(Exception):
@@ -68,7 +81,9 @@ def _describe(exc: BaseException, timeout_s: int) -> str:
     if name == "PapermillExecutionError":
         evalue = str(getattr(exc, "evalue", "")).strip().splitlines()
         first = evalue[0][:300] if evalue else ""
-        return f"cell {getattr(exc, 'exec_count', '?')} raised {getattr(exc, 'ename', name)}: {first}"
+        return (
+            f"cell {getattr(exc, 'exec_count', '?')} raised {getattr(exc, 'ename', name)}: {first}"
+        )
     if name in ("CellTimeoutError", "NotebookDeadline"):
         return f"timed out: the notebook ran longer than {timeout_s}s"
     if name == "DeadKernelError":
@@ -137,31 +152,46 @@ class _Worker:
     """One persistent worker process and its log."""
 
     def __init__(self) -> None:
-        self.log: IO[bytes] = tempfile.TemporaryFile()
+        # closed in close(): the log lives as long as the worker
+        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rca_kit.runner"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True,
+            [sys.executable, "-m", "rca_kit.runner"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            start_new_session=True,
         )
 
     def run(self, job: Job) -> RunResult:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(job.to_json() + "\n")
         self.process.stdin.flush()
         answer: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=lambda: answer.put(self.process.stdout.readline()),  # type: ignore[union-attr]
-                                  daemon=True)
+        reader = threading.Thread(
+            target=lambda: answer.put(self.process.stdout.readline()),  # type: ignore[union-attr]
+            daemon=True,
+        )
         reader.start()
         try:
             line = answer.get(timeout=job.timeout_s + START_TIMEOUT_S + GRACE_S)
         except queue.Empty:
             self.kill()
-            return RunResult(job.hypothesis_id, job.output, float(job.timeout_s),
-                             f"timed out: the notebook ran longer than {job.timeout_s}s (worker killed)")
+            return RunResult(
+                job.hypothesis_id,
+                job.output,
+                float(job.timeout_s),
+                f"timed out: the notebook ran longer than {job.timeout_s}s (worker killed)",
+            )
         if not line:
-            return RunResult(job.hypothesis_id, job.output, 0.0,
-                             f"the worker process died: {self.tail()}")
+            return RunResult(
+                job.hypothesis_id, job.output, 0.0, f"the worker process died: {self.tail()}"
+            )
         data = json.loads(line)
-        return RunResult(data["hypothesis_id"], Path(data["notebook"]), data["duration_s"], data["error"])
+        return RunResult(
+            data["hypothesis_id"], Path(data["notebook"]), data["duration_s"], data["error"]
+        )
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -172,10 +202,8 @@ class _Worker:
         return lines[-1][:300] if lines else f"exit code {self.process.poll()}"
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait()
 
     def close(self) -> None:
@@ -193,7 +221,9 @@ class _Worker:
 Progress = Callable[[RunResult], None]
 
 
-def run_all(jobs: Sequence[Job], *, workers: int = 2, progress: Progress | None = None) -> list[RunResult]:
+def run_all(
+    jobs: Sequence[Job], *, workers: int = 2, progress: Progress | None = None
+) -> list[RunResult]:
     """Execute jobs on a pool of persistent workers; results come back in job order."""
     pending: queue.Queue[int] = queue.Queue()
     for index in range(len(jobs)):

@@ -127,7 +127,9 @@ def test_run_all_works_from_an_unguarded_script(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    template = notebook(tmp_path, "ok", "import rca_kit\nrca_kit.record_outcome('refuted', 0.5, {}, 'c', 's')")
+    template = notebook(
+        tmp_path, "ok", "import rca_kit\nrca_kit.record_outcome('refuted', 0.5, {}, 'c', 's')"
+    )
     script = tmp_path / "script.py"
     script.write_text(
         "from pathlib import Path\n"
@@ -136,6 +138,8 @@ def test_run_all_works_from_an_unguarded_script(tmp_path: Path) -> None:
         "jobs = [Job(f'j{i}', t, t.parent / f'out{i}.ipynb', {}, 60, t.parent) for i in range(2)]\n"
         "print([r.error for r in run_all(jobs, workers=2)])\n"
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[None, None]"
