@@ -163,8 +163,8 @@ def investigate(
             register.update_investigation(
                 investigation_id,
                 action="investigation.snapshot_frozen",
-                window_start=window.start.isoformat(),
-                window_end=window.end.isoformat(),
+                window_start=window.start.isoformat(timespec="seconds"),
+                window_end=window.end.isoformat(timespec="seconds"),
                 snapshot_sha256=snapshot.sha256,
             )
             if on_start:
