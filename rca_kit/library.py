@@ -70,6 +70,7 @@ class _Spec(_Strict):
     timeout_s: int = Field(default=300, ge=1, le=3600)
     prior: float = Field(default=0.5, ge=0, le=1)
     lookback: str = Field(default="6h", pattern=r"^\d+(s|m|h|d)$")
+    explains: list[str] = Field(default_factory=list)
 
     @field_validator("applies_to")
     @classmethod
@@ -166,6 +167,7 @@ def parse_spec(path: Path) -> HypothesisSpec:
         version=spec.version,
         prior=spec.prior,
         lookback=spec.lookback,
+        explains=tuple(spec.explains),
         path=path,
     )
 
@@ -213,6 +215,13 @@ def lint(
                 )
         seen[spec.id] = path
         specs.append(spec)
+    known = {spec.id for spec in specs}
+    for spec in specs:
+        for other in spec.explains:
+            if other not in known or other == spec.id:
+                problems.append(
+                    f"{spec.path}: explains: {other!r} is not another hypothesis in the library"
+                )
     return specs, problems
 
 

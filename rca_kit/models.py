@@ -84,6 +84,7 @@ class HypothesisSpec:
     version: int
     prior: float = 0.5
     lookback: str = "6h"
+    explains: tuple[str, ...] = ()  # hypotheses this one would cause as consequences
     path: Path | None = None
 
 

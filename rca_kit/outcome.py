@@ -15,6 +15,7 @@ MIMETYPE = "application/vnd.rca-kit.outcome.v1+json"
 SCHEMA = "rca-kit.outcome/1"
 RECORDED_VERDICTS = ("supported", "refuted", "inconclusive")
 MAX_SUMMARY = 2000
+_captured: list[dict[str, Any]] | None = None
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -103,6 +104,9 @@ def record_outcome(
             "figure": _figure_json(figure),
         }
     )
+    if _captured is not None:  # testing.run_inline: no kernel, the caller collects outcomes
+        _captured.append(payload)
+        return payload
     try:
         from IPython import display as ipython_display
     except ImportError:  # outside a kernel the return value is the record

@@ -94,6 +94,51 @@ def evidence_window(workspace: Workspace, alert: Alert, now: datetime) -> Window
     return Window(start=start, end=max(end, start))
 
 
+def job_parameters(
+    spec: HypothesisSpec,
+    workspace: Workspace,
+    alert: Alert,
+    investigation_id: str,
+    snapshot: Snapshot,
+) -> dict[str, Any]:
+    """The spec's parameters, the workspace's overrides, then the fixed names (JSON values)."""
+    return {
+        **spec.parameters,
+        **workspace.settings.hypotheses.get(spec.id, {}),
+        "alert_id": alert.id,
+        "investigation_id": investigation_id,
+        "service": alert.service or "",
+        "window_start": snapshot.window.start.isoformat(),
+        "window_end": snapshot.window.end.isoformat(),
+        "snapshot_path": str(snapshot.path),
+    }
+
+
+def freeze_evidence(
+    workspace: Workspace,
+    alert: Alert,
+    specs: list[HypothesisSpec],
+    investigation_id: str,
+    dest: Path,
+    now: datetime,
+) -> Snapshot:
+    """Freeze the window plus the longest baseline any selected hypothesis needs."""
+    window = evidence_window(workspace, alert, now)
+    lookback = max(
+        [
+            parse_duration(workspace.settings.evidence.baseline),
+            *(parse_duration(s.lookback) for s in specs),
+        ]
+    )
+    return freeze(
+        workspace,
+        dest,
+        window=window,
+        lookback_start=window.start - lookback,
+        context=_context(workspace, alert, investigation_id),
+    )
+
+
 def _jobs(
     specs: list[HypothesisSpec],
     workspace: Workspace,
@@ -102,23 +147,13 @@ def _jobs(
     folder: Path,
     snapshot: Snapshot,
 ) -> list[Job]:
-    overrides = workspace.settings.hypotheses
     timeout = workspace.settings.execution.timeout_s
     return [
         Job(
             hypothesis_id=spec.id,
             template=workspace.templates_dir / spec.template,
             output=folder / f"{index:02d}-{spec.id}.ipynb",
-            parameters={
-                **spec.parameters,
-                **overrides.get(spec.id, {}),
-                "alert_id": alert.id,
-                "investigation_id": investigation_id,
-                "service": alert.service or "",
-                "window_start": snapshot.window.start.isoformat(),
-                "window_end": snapshot.window.end.isoformat(),
-                "snapshot_path": str(snapshot.path),
-            },
+            parameters=job_parameters(spec, workspace, alert, investigation_id, snapshot),
             timeout_s=min(spec.timeout_s, timeout),
             cwd=folder,
         )
@@ -146,20 +181,15 @@ def investigate(
             alert_id, workspace.investigations_dir
         )
         try:
-            window = evidence_window(workspace, alert, now or datetime.now(UTC))
-            lookback = max(
-                [
-                    parse_duration(workspace.settings.evidence.baseline),
-                    *(parse_duration(s.lookback) for s in chosen),
-                ]
-            )
-            snapshot = freeze(
+            snapshot = freeze_evidence(
                 workspace,
+                alert,
+                chosen,
+                investigation_id,
                 folder / "snapshot",
-                window=window,
-                lookback_start=window.start - lookback,
-                context=_context(workspace, alert, investigation_id),
+                now or datetime.now(UTC),
             )
+            window = snapshot.window
             register.update_investigation(
                 investigation_id,
                 action="investigation.snapshot_frozen",
@@ -178,8 +208,8 @@ def investigate(
             run_ids = register.record_outcomes(
                 investigation_id, outcomes, {s.id: s.version for s in chosen}
             )
-            leading = selection.leading(outcomes)
             by_id = {s.id: s for s in specs}
+            leading = selection.leading(outcomes, by_id)
             weights = workspace.settings.scoring.model_dump()
             register.create_tasks(
                 investigation_id, scoring.plan(outcomes, by_id, alert.service, weights), run_ids

@@ -8,7 +8,7 @@ from pathlib import Path
 from .config import CONFIG_NAME, Workspace, find_workspace
 from .exceptions import ConfigError, InputError
 from .fsutil import atomic_write
-from .scenarios import DEMO_ALERT, backpressure, write_scenario
+from .scenarios import DEMO_ALERT, demo, write_scenario
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -74,7 +74,7 @@ def init_workspace(directory: Path) -> Path:
     for template in sorted(bundled("templates").glob("*.ipynb")):
         shutil.copyfile(template, root / "notebooks" / "templates" / template.name)
     (root / "reports").mkdir(exist_ok=True)
-    write_scenario(backpressure(), root / "examples")
+    write_scenario(demo(), root / "examples")
     atomic_write(root / ".gitignore", GITIGNORE)
     atomic_write(root / CONFIG_NAME, CONFIG_TEMPLATE)  # last: its presence marks a whole workspace
     return root
@@ -95,39 +95,30 @@ def demo_workspace(explicit: Path | None, directory: Path | None) -> tuple[Works
     workspace = find_workspace(directory)
     alert = workspace.root / "examples" / DEMO_ALERT
     if not alert.is_file():
-        write_scenario(backpressure(), workspace.root / "examples")
+        write_scenario(demo(), workspace.root / "examples")
     return workspace, alert
 
 
 def freeze_example(workspace: Workspace) -> Path:
     """examples/snapshot: the demo alert's evidence frozen, so templates run with defaults."""
-    from datetime import timedelta
+    from dataclasses import replace
 
-    from .config import parse_duration
-    from .evidence.snapshot import freeze
     from .intake import parse_alerts
-    from .pipeline import evidence_window
-    from .scenarios import TOPOLOGY
+    from .library import load_library
+    from .pipeline import freeze_evidence
+    from .scenarios import export_end
 
     alert = parse_alerts((workspace.root / "examples" / DEMO_ALERT).read_bytes())[0]
-    now = alert.starts_at + timedelta(minutes=45)  # as if investigated while the alert fired
-    window = evidence_window(workspace, alert, now)
-    lookback = parse_duration(workspace.settings.evidence.baseline)
-    context = {
-        "alert_id": "example",
-        "investigation_id": "example",
-        "alert_name": alert.name,
-        "service": alert.service,
-        "onset": alert.starts_at.isoformat(),
-        "topology": TOPOLOGY,
-    }
+    specs = load_library(workspace.library_dir, workspace.templates_dir)
     dest = workspace.root / "examples" / "snapshot"
-    freeze(workspace, dest, window=window, lookback_start=window.start - lookback, context=context)
+    freeze_evidence(
+        workspace, replace(alert, id="example"), specs, "example", dest, export_end(demo())
+    )
     return dest
 
 
 if __name__ == "__main__":  # python -m rca_kit.scaffold: regenerate examples/ of this workspace
     ws = find_workspace()
-    for name, path in write_scenario(backpressure(), ws.root / "examples").items():
+    for name, path in write_scenario(demo(), ws.root / "examples").items():
         print(f"{name}: {path}")
     print(f"snapshot: {freeze_example(ws)}")

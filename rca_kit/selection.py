@@ -34,9 +34,33 @@ def select(
     return sorted(chosen, key=lambda s: (-prior.get(s.id, s.prior), s.timeout_s, s.id))
 
 
-def leading(outcomes: Sequence[Outcome]) -> Outcome | None:
-    """The supported outcome with the highest confidence (ties broken by id)."""
+def consequences(
+    outcomes: Sequence[Outcome], specs: Mapping[str, HypothesisSpec]
+) -> dict[str, str]:
+    """Supported hypotheses explained by another supported one: {consequence: its cause}.
+
+    A spec's `explains` lists what it would cause (a bad deploy explains an error spike). When
+    both are supported the explained one is a consequence, unless they explain each other.
+    """
+    supported = {o.hypothesis_id for o in outcomes if o.verdict == "supported"}
+    found: dict[str, str] = {}
+    for cause in sorted(supported):
+        spec = specs.get(cause)
+        for effect in spec.explains if spec else ():
+            reverse = specs.get(effect)
+            if effect in supported and not (reverse and cause in reverse.explains):
+                found.setdefault(effect, cause)
+    return found
+
+
+def leading(
+    outcomes: Sequence[Outcome], specs: Mapping[str, HypothesisSpec] | None = None
+) -> Outcome | None:
+    """The cause, not a consequence: the most confident supported outcome not explained by
+    another supported one (ties broken by id); all supported ones if every one is explained."""
     supported = [o for o in outcomes if o.verdict == "supported"]
     if not supported:
         return None
-    return min(supported, key=lambda o: (-o.confidence, o.hypothesis_id))
+    explained = consequences(outcomes, specs or {})
+    causes = [o for o in supported if o.hypothesis_id not in explained] or supported
+    return min(causes, key=lambda o: (-o.confidence, o.hypothesis_id))

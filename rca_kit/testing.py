@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,3 +111,80 @@ def run_template(
         cwd=folder,
     )
     return harvest(execute(job))
+
+
+def template_code(template: Path, parameters: dict[str, Any]) -> str:
+    """A template's code, the parameters assigned after its parameters cell (as papermill does)."""
+    cells = json.loads(template.read_text(encoding="utf-8"))["cells"]
+    parts = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        source = cell["source"]
+        parts.append("".join(source) if isinstance(source, list) else source)
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            parts.append("\n".join(f"{name} = {value!r}" for name, value in parameters.items()))
+    return "\n\n".join(parts)
+
+
+def run_inline(template: Path, snapshot: Path, **parameters: Any) -> Outcome:
+    """Execute a template's code in this process (no kernel, no notebook written).
+
+    For benchmarks over hundreds of scenarios; `run_template` (papermill, a real kernel) is the
+    reference and a test checks that both agree.
+    """
+    import time
+
+    from . import outcome as outcome_module
+    from .models import RunResult
+
+    started = time.monotonic()
+    captured: list[dict[str, Any]] = []
+    outcome_module._captured = captured
+    error = None
+    try:
+        code = compile(
+            template_code(template, {"snapshot_path": str(snapshot), **parameters}),
+            str(template),
+            "exec",
+        )
+        exec(code, {"__name__": "__rca_inline__"})  # noqa: S102 - our own bundled template code
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        outcome_module._captured = None
+    result = RunResult(template.stem, template, round(time.monotonic() - started, 3), error)
+    if error is None and len(captured) != 1:
+        error = f"the template recorded {len(captured)} outcomes; expected one"
+        result = RunResult(template.stem, template, result.duration_s, error)
+    if result.error is not None:
+        return harvest(result)
+    payload = captured[0]
+    return Outcome(
+        hypothesis_id=template.stem,
+        verdict=payload["verdict"],
+        confidence=payload["confidence"],
+        summary=payload["summary"],
+        criterion=payload["criterion"],
+        observed=payload["observed"],
+        missing_data=tuple(payload["missing_data"]),
+        duration_s=result.duration_s,
+    )
+
+
+def scenario_workspace(scenario: Any, root: Path) -> Any:
+    """A workspace holding a generated scenario, using the bundled library and templates."""
+    from .config import find_workspace
+    from .scaffold import bundled
+    from .scenarios import DEMO_ALERT, write_scenario
+
+    write_scenario(scenario, root / "examples")
+    topology = "\n".join(f'"{svc}" = {json.dumps(ups)}' for svc, ups in scenario.topology.items())
+    (root / "rca.toml").write_text(
+        f'[workspace]\nlibrary = "{bundled("library")}"\ntemplates = "{bundled("templates")}"\n\n'
+        '[[sources]]\nkind = "files"\nmetrics = "examples/data/metrics.csv"\n'
+        'logs = "examples/data/logs.jsonl"\nchanges = "examples/data/changes.jsonl"\n\n'
+        f"[topology]\n{topology}\n"
+    )
+    assert (root / "examples" / DEMO_ALERT).is_file()
+    return find_workspace(root)

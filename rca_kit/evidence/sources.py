@@ -127,6 +127,8 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
 
 def normalize(frame: pd.DataFrame, kind: str, where: str) -> pd.DataFrame:
     """Validate a raw frame against the vocabulary and bring it to the snapshot schema."""
+    if frame.empty:  # an empty file is evidence too: nothing happened
+        return empty(kind)
     missing = [column for column in REQUIRED[kind] if column not in frame.columns]
     if missing:
         have = ", ".join(map(str, frame.columns)) or "none"
