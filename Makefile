@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit notebooks bench examples clean
+.PHONY: demo test lint typecheck unit notebooks bench bench-accuracy examples clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: lint typecheck unit notebooks
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_investigate.py
+
+bench-accuracy: $(STAMP)
+	$(BIN)/python bench/bench_accuracy.py --per-fault 20
 
 examples: $(STAMP)
 	$(BIN)/python -m rca_kit.scaffold

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import intake, scoring, selection
 from .config import Workspace, parse_duration
+from .evidence.load import load_evidence
 from .evidence.snapshot import freeze
 from .exceptions import InputError, RcaKitError
 from .library import load_library
@@ -18,6 +19,7 @@ from .outcome import harvest
 from .register import Register
 from .report import render_investigation
 from .runner import Job, run_all
+from .suspects import rank_suspects
 
 
 @dataclass
@@ -190,12 +192,15 @@ def investigate(
                 now or datetime.now(UTC),
             )
             window = snapshot.window
+            evidence = load_evidence(snapshot.path)
+            suspects = rank_suspects(evidence.metrics, evidence.window_start, evidence.window_end)
             register.update_investigation(
                 investigation_id,
                 action="investigation.snapshot_frozen",
                 window_start=window.start.isoformat(timespec="seconds"),
                 window_end=window.end.isoformat(timespec="seconds"),
                 snapshot_sha256=snapshot.sha256,
+                suspects=suspects,
             )
             if on_start:
                 on_start(len(chosen))

@@ -46,6 +46,6 @@ def test_report_renders_its_plots_without_errors(
         browser.close()
     assert errors == []
     assert all(url.startswith("file://") for url in requests), requests
-    assert plots >= 3
-    assert sorted(v.lower() for v in verdicts) == ["refuted", "refuted", "supported"]
-    assert links == 3
+    assert plots >= len(result["hypotheses"])
+    assert [v.lower() for v in verdicts].count("supported") == 1
+    assert links == len(result["hypotheses"])

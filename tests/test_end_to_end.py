@@ -29,11 +29,11 @@ def test_investigate_demo_alert_json_contract(rca: Rca, workspace_dir: Path) -> 
         "report",
     }
     verdicts = {h["id"]: h["verdict"] for h in result["hypotheses"]}
-    assert verdicts == {
-        "backpressure": "supported",
-        "recent-change": "refuted",
-        "resource-saturation": "refuted",
-    }
+    assert len(verdicts) == 9
+    assert verdicts["backpressure"] == "supported"
+    assert verdicts["recent-change"] == "refuted"  # the harmless orders-api deploy is ruled out
+    assert verdicts["resource-saturation"] == "refuted"
+    assert [h for h, v in verdicts.items() if v == "supported"] == ["backpressure"]
     assert result["leading_hypothesis"] == "backpressure"
     for h in result["hypotheses"]:
         assert set(h) == {"id", "verdict", "confidence", "notebook", "duration_s"}
@@ -50,7 +50,8 @@ def test_investigate_demo_alert_json_contract(rca: Rca, workspace_dir: Path) -> 
     assert report.parent == workspace_dir / "reports"
     assert "Post-incident review: ConsumerLagHigh" in html
     assert "Plotly.newPlot" in html
-    assert html.count('data-target="fig-') == 3
+    assert html.count('data-target="fig-') == len(verdicts)
+    assert "Auto-suspects" in html
 
     listed = json.loads(rca("register", "list", "--json", check=True).stdout)
     assert [t["id"] for t in listed] == [t["id"] for t in result["tasks"]]

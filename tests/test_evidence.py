@@ -15,7 +15,7 @@ from rca_kit.evidence.snapshot import freeze
 from rca_kit.exceptions import EvidenceError
 from rca_kit.models import Window
 
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def frozen(workspace: Workspace, dest: Path, hours_back: int = 1) -> Path:
@@ -61,7 +61,7 @@ def test_duckdb_views_query_the_parquet(workspace: Workspace, tmp_path: Path) ->
     """Notebooks can query metrics, logs and changes with SQL."""
     ev = load_evidence(frozen(workspace, tmp_path / "snap"))
     counts = ev.sql("SELECT service, count(*) AS n FROM metrics GROUP BY service ORDER BY service")
-    assert list(counts["service"]) == ["orders-api", "orders-consumer", "orders-warehouse"]
+    assert {"orders-api", "orders-consumer", "orders-warehouse"} <= set(counts["service"])
     assert int(counts["n"].sum()) == len(ev.metrics)
     series = ev.series("orders-consumer", "processing_rate")
     assert series.index.is_monotonic_increasing

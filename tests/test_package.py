@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rca_kit.scenarios import backpressure, write_scenario
+from rca_kit.scenarios import demo, write_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def test_import_rca_kit_stays_light() -> None:
 
 def test_bundled_examples_are_what_the_generator_makes(tmp_path: Path) -> None:
     """examples/data is regenerated identically from its seed (no hand-typed numbers)."""
-    write_scenario(backpressure(), tmp_path)
+    write_scenario(demo(), tmp_path)
     for name in ("logs.jsonl", "changes.jsonl"):
         assert (tmp_path / "data" / name).read_text() == (
             ROOT / "examples" / "data" / name

@@ -51,6 +51,7 @@ investigations = sa.Table(
     sa.Column("snapshot_sha256", sa.String(64)),
     sa.Column("leading_hypothesis", sa.Text),
     sa.Column("root_cause", sa.Text),
+    sa.Column("suspects", sa.JSON),
     sa.Column("report", sa.Text),
     sa.Column("error", sa.Text),
     sa.Column("created_at", _ts, nullable=False),

@@ -13,9 +13,10 @@ import jinja2
 from markupsafe import Markup
 
 from ..fsutil import atomic_write
-from ..models import HypothesisSpec
+from ..models import HypothesisSpec, Outcome
 from ..outcome import MIMETYPE
 from ..register import Register
+from ..selection import consequences
 
 VERDICT_ORDER = {"supported": 0, "inconclusive": 1, "errored": 2, "refuted": 3}
 
@@ -69,18 +70,18 @@ def _figure(notebook: str | None) -> dict[str, Any] | None:
 
 
 def render_investigation(
-    register: Register,
-    investigation_id: str,
-    reports_dir: Path,
-    specs: dict[str, HypothesisSpec],
-    suspects: list[dict[str, Any]] | None = None,
+    register: Register, investigation_id: str, reports_dir: Path, specs: dict[str, HypothesisSpec]
 ) -> Path:
     """Write reports/<investigation_id>.html and return its path."""
     investigation = register.investigation(investigation_id)
     alert = register.alert(investigation["alert_id"])
     out = reports_dir / f"{investigation_id}.html"
+    runs = register.runs(investigation_id)
+    explained = consequences(
+        [Outcome(r["hypothesis_id"], r["verdict"], r["confidence"], "", "") for r in runs], specs
+    )
     hypotheses = []
-    for run in register.runs(investigation_id):
+    for run in runs:
         spec = specs.get(run["hypothesis_id"])
         figure = _figure(run["notebook"])
         notebook = run["notebook"]
@@ -92,6 +93,7 @@ def render_investigation(
                 "false_positives": spec.known_false_positives if spec else (),
                 "figure": script_json(figure) if figure else None,
                 "link": os.path.relpath(notebook, out.parent) if notebook else None,
+                "consequence_of": explained.get(run["hypothesis_id"]),
             }
         )
     hypotheses.sort(
@@ -105,7 +107,8 @@ def render_investigation(
             alert=alert,
             hypotheses=hypotheses,
             tasks=register.tasks(investigation_id=investigation_id),
-            suspects=suspects or [],
+            suspects=investigation.get("suspects") or [],
+            any_supported=any(h["verdict"] == "supported" for h in hypotheses),
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             plotly_js=_plotly_js() if any(h["figure"] for h in hypotheses) else None,
         )

@@ -88,6 +88,7 @@ def generate(
     drop = {(names.consumer, "processing_rate")} if fault == MISSING_DATA else set()
     evidence = frames(p, run_to - EXPORT_MINUTES + 1, run_to + 1, drop)
     topology = {
+        names.source: [],
         names.consumer: [names.source],
         names.dataset: [names.consumer],
         names.neighbour: [],
@@ -108,8 +109,23 @@ def generate(
 
 
 def demo() -> Scenario:
-    """The bundled demo: orders-consumer falls behind when ingest outgrows its capacity."""
-    return generate("backpressure", DEMO_SEED, pipeline=0)
+    """The bundled demo: orders-consumer falls behind when ingest outgrows its capacity.
+
+    Besides the generated distractors it carries a harmless deploy on the upstream orders-api
+    well inside recent-change's lead window, which that test must rule out.
+    """
+    scenario = generate("backpressure", DEMO_SEED, pipeline=0)
+    harmless = {
+        "timestamp": scenario.onset - timedelta(minutes=100),
+        "service": "orders-api",
+        "kind": "deploy",
+        "summary": "orders-api v2.14.0: gift-wrap option at checkout",
+        "author": "ana",
+        "ref": "a1b2c3d",
+    }
+    changes = pd.concat([scenario.changes, pd.DataFrame([harmless])], ignore_index=True)
+    scenario.changes = changes.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return scenario
 
 
 def _alertmanager(name: str, service: str, starts_at: datetime, seed: int) -> dict[str, Any]:
