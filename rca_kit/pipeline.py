@@ -193,7 +193,9 @@ def investigate(
             )
             window = snapshot.window
             evidence = load_evidence(snapshot.path)
-            suspects = rank_suspects(evidence.metrics, evidence.window_start, evidence.window_end)
+            suspects = rank_suspects(
+                evidence.metrics, evidence.window_start, evidence.data_end, evidence.onset
+            )
             register.update_investigation(
                 investigation_id,
                 action="investigation.snapshot_frozen",

@@ -14,17 +14,28 @@ import pandas as pd
 from .stats import IQR_TO_SIGMA, MAX_Z
 
 BEFORE = pd.Timedelta(minutes=60)
+AFTER_LEAD = pd.Timedelta(minutes=30)
 
 
 def rank_suspects(
-    metrics: pd.DataFrame, window_start: pd.Timestamp, window_end: pd.Timestamp, *, top: int = 10
+    metrics: pd.DataFrame,
+    window_start: pd.Timestamp,
+    window_end: pd.Timestamp,
+    onset: pd.Timestamp | None = None,
+    *,
+    top: int = 10,
 ) -> list[dict[str, Any]]:
-    """The `top` series that moved most, largest shift first (ties by service, metric)."""
+    """The `top` series that moved most, largest shift first (ties by service, metric).
+
+    "Before" is the hour before the window; "after" runs from 30 minutes before the alert's
+    onset (when the symptom was building) to the end of the window.
+    """
+    after_start = max(window_start, onset - AFTER_LEAD) if onset is not None else window_start
     rows: list[dict[str, Any]] = []
     for (service, metric), group in metrics.groupby(["service", "metric"], sort=True):
         series = group.set_index("timestamp")["value"].dropna()
         before = series.loc[window_start - BEFORE : window_start - pd.Timedelta(seconds=1)]
-        after = series.loc[window_start:window_end]
+        after = series.loc[after_start:window_end]
         if len(before) < 5 or len(after) < 5:
             continue
         q1, q3 = before.quantile([0.25, 0.75])

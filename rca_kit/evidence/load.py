@@ -37,6 +37,12 @@ class Evidence:
     def upstreams(self) -> list[str]:
         return list(self.topology.get(self.service or "", []))
 
+    @property
+    def data_end(self) -> pd.Timestamp:
+        """The last observation: a window that ends later (a firing alert) has no data past it."""
+        stamps = [f["timestamp"].max() for f in (self.metrics, self.logs) if len(f)]
+        return min(max(stamps), self.window_end) if stamps else self.window_end
+
     def provided(self, kind: str) -> bool:
         """Whether any configured source supplies this kind (else its absence means nothing)."""
         return any(source.get(kind) for source in self.manifest.get("sources", []))

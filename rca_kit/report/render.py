@@ -44,6 +44,8 @@ def _number(value: Any) -> str:
         return json.dumps(value) if isinstance(value, list | dict) else str(value)
     if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e12):
         return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
     return f"{value:,.4g}" if abs(value) >= 1e-3 else f"{value:.3g}"
 
 
