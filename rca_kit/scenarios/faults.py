@@ -108,23 +108,27 @@ def recent_change(p: Pipeline, t0: int) -> AlertRule:
 
 
 def resource_saturation(p: Pipeline, t0: int) -> AlertRule:
+    """CPU (a costlier record format) or memory (a cache pinned near the limit) saturates."""
     k, rng, svc = p.knobs, p.rng, p.names.consumer
     ramp = int(rng.integers(5, 15))
     k.capacity[t0 + ramp :] = k.demand[t0] * rng.uniform(0.6, 0.85)
     level = rng.uniform(0.93, 0.99)
-    climb = np.linspace(0.7, level, ramp)
-    k.cpu[svc][t0 : t0 + ramp] = climb
-    k.cpu[svc][t0 + ramp :] = np.clip(level + rng.normal(0, 0.01, p.n - t0 - ramp), 0, 1)
+    resource = k.cpu if rng.random() < 0.6 else k.memory
+    resource[svc][t0 : t0 + ramp] = np.linspace(0.7, level, ramp)
+    resource[svc][t0 + ramp :] = np.clip(level + rng.normal(0, 0.008, p.n - t0 - ramp), 0, 1)
     return _lag_alert(p, t0)
 
 
 def disk_pressure(p: Pipeline, t0: int) -> AlertRule:
-    k, rng, svc = p.knobs, p.rng, p.names.dataset
+    """The dataset's disk fills and loads stall, or the consumer's and processing stalls."""
+    k, rng = p.knobs, p.rng
+    svc = p.names.dataset if rng.random() < 0.65 else p.names.consumer
     climb = int(rng.integers(120, 300))
     start_level = rng.uniform(0.55, 0.75)
     k.disk[svc][t0 - climb : t0] = np.linspace(start_level, 0.96, climb)
     k.disk[svc][t0:] = np.clip(rng.uniform(0.975, 0.995) + rng.normal(0, 0.002, p.n - t0), 0, 1)
-    k.write_capacity[t0:] = k.demand[t0] * rng.uniform(0.05, 0.3)
+    stalled = k.write_capacity if svc == p.names.dataset else k.capacity
+    stalled[t0:] = k.demand[t0] * rng.uniform(0.05, 0.3)
     log_burst(
         p,
         svc,
@@ -134,6 +138,8 @@ def disk_pressure(p: Pipeline, t0: int) -> AlertRule:
         "error",
         "could not extend file base/16384/{n}: No space left on device",
     )
+    if svc == p.names.consumer:
+        return _lag_alert(p, t0)
 
     def fires(q: Pipeline) -> int:
         return sustained(q.series[(svc, "freshness_seconds")], t0, lambda v: v > 900, 3)
@@ -142,7 +148,9 @@ def disk_pressure(p: Pipeline, t0: int) -> AlertRule:
 
 
 def memory_leak(p: Pipeline, t0: int) -> AlertRule:
-    k, rng, svc = p.knobs, p.rng, p.names.consumer
+    """Memory climbs for hours until the process is OOM-killed (consumer, or the source)."""
+    k, rng = p.knobs, p.rng
+    svc = p.names.consumer if rng.random() < 0.7 else p.names.source
     grow = int(rng.integers(240, 480))
     base = rng.uniform(0.35, 0.55)
     k.memory[svc][t0 - grow : t0] = np.linspace(base, 0.97, grow) + rng.normal(0, 0.006, grow)
@@ -151,7 +159,10 @@ def memory_leak(p: Pipeline, t0: int) -> AlertRule:
         base + (0.97 - base) * np.arange(after) / grow + rng.normal(0, 0.006, after)
     )
     k.restarts[svc][t0] = 1
-    k.outages[t0 : t0 + 2] = 1
+    if svc == p.names.consumer:
+        k.outages[t0 : t0 + 2] = 1
+    else:
+        k.demand[t0 : t0 + 2] *= 0.05
     log_burst(
         p, svc, t0, t0 + 1, 2, "critical", "OOMKilled: container exceeded its memory limit ({n})"
     )
@@ -162,7 +173,9 @@ DEPENDENCIES = ("payment-provider", "geo-service", "tax-service", "identity-prov
 
 
 def error_log_spike(p: Pipeline, t0: int) -> AlertRule:
-    k, rng, svc = p.knobs, p.rng, p.names.source
+    """An external dependency (outside the topology) fails calls from the source or consumer."""
+    k, rng = p.knobs, p.rng
+    svc = p.names.source if rng.random() < 0.5 else p.names.consumer
     dependency = str(rng.choice(DEPENDENCIES))
     k.errors[svc][t0:] += rng.uniform(3, 15)
     log_burst(
