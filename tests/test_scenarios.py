@@ -114,3 +114,28 @@ def test_mutual_explanations_fall_back_to_confidence() -> None:
     outcomes = [Outcome("a", "supported", 0.6, "", ""), Outcome("b", "supported", 0.8, "", "")]
     assert consequences(outcomes, specs) == {}
     assert leading(outcomes, specs).hypothesis_id == "b"  # type: ignore[union-attr]
+
+
+def test_every_template_is_inconclusive_without_a_service(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An alert that names no service makes every hypothesis inconclusive, never errored."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from rca_kit.testing import make_snapshot, run_inline
+
+    t0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    times = pd.date_range(t0 - timedelta(hours=8), t0, freq="min")
+    metrics = pd.DataFrame(
+        {"timestamp": times, "service": "svc", "metric": "cpu_utilization", "value": 0.5}
+    )
+    snapshot = make_snapshot(
+        tmp_path / "snap", window=(t0 - timedelta(hours=1), t0), service="", metrics=metrics
+    )
+    templates = sorted(
+        (Path(__file__).resolve().parent.parent / "notebooks" / "templates").glob("*.ipynb")
+    )
+    assert len(templates) == 9
+    for template in templates:
+        outcome = run_inline(template, snapshot)
+        assert outcome.verdict == "inconclusive", (template.name, outcome.error, outcome.summary)
+        assert any("service" in m for m in outcome.missing_data)
