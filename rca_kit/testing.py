@@ -188,3 +188,17 @@ def scenario_workspace(scenario: Any, root: Path) -> Any:
     )
     assert (root / "examples" / DEMO_ALERT).is_file()
     return find_workspace(root)
+
+
+def investigate_scenario(scenario: Any, root: Path) -> Any:
+    """Investigate a generated scenario end to end (papermill, real kernels) as of its export."""
+    from .pipeline import ingest_file, investigate, open_register
+    from .scenarios import DEMO_ALERT, export_end
+
+    workspace = scenario_workspace(scenario, root)
+    register = open_register(workspace)
+    try:
+        [alert_id] = ingest_file(workspace, register, workspace.root / "examples" / DEMO_ALERT)
+    finally:
+        register.close()
+    return workspace, investigate(workspace, alert_id, now=export_end(scenario))

@@ -9,9 +9,9 @@ import pytest
 
 from rca_kit.intake import parse_alerts
 from rca_kit.library import load_library
-from rca_kit.pipeline import ingest_file, investigate, job_parameters, open_register
-from rca_kit.scenarios import DEMO_ALERT, FAULTS, MISSING_DATA, export_end, generate
-from rca_kit.testing import run_inline, scenario_workspace
+from rca_kit.pipeline import job_parameters
+from rca_kit.scenarios import DEMO_ALERT, FAULTS, MISSING_DATA, generate
+from rca_kit.testing import investigate_scenario, run_inline
 
 pytestmark = pytest.mark.slow
 SEED = 20261125
@@ -20,12 +20,8 @@ SEED = 20261125
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_the_true_cause_leads_and_bystanders_stay_unsupported(fault: str, tmp_path: Path) -> None:
     """The injected fault is the leading hypothesis; nothing undocumented is supported."""
-    scenario = generate(fault, SEED)
-    workspace = scenario_workspace(scenario, tmp_path)
-    register = open_register(workspace)
-    [alert_id] = ingest_file(workspace, register, workspace.root / "examples" / DEMO_ALERT)
-    register.close()
-    result = investigate(workspace, alert_id, now=export_end(scenario))
+    workspace, result = investigate_scenario(generate(fault, SEED), tmp_path)
+    alert_id = result.alert_id
     specs = {s.id: s for s in load_library(workspace.library_dir, workspace.templates_dir)}
     verdicts = {o.hypothesis_id: o.verdict for o in result.outcomes}
     assert "errored" not in verdicts.values(), [o.error for o in result.outcomes]
@@ -67,12 +63,7 @@ def test_the_true_cause_leads_and_bystanders_stay_unsupported(fault: str, tmp_pa
 
 def test_missing_data_is_inconclusive_and_named(tmp_path: Path) -> None:
     """Without processing_rate, backpressure is inconclusive naming it; nothing else is blamed."""
-    scenario = generate(MISSING_DATA, SEED)
-    workspace = scenario_workspace(scenario, tmp_path)
-    register = open_register(workspace)
-    [alert_id] = ingest_file(workspace, register, workspace.root / "examples" / DEMO_ALERT)
-    register.close()
-    result = investigate(workspace, alert_id, now=export_end(scenario))
+    _, result = investigate_scenario(generate(MISSING_DATA, SEED), tmp_path)
     outcome = next(o for o in result.outcomes if o.hypothesis_id == "backpressure")
     assert outcome.verdict == "inconclusive"
     assert any("processing_rate" in m for m in outcome.missing_data)
