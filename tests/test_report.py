@@ -52,3 +52,35 @@ def test_script_json_cannot_close_its_element() -> None:
     assert ">" not in text
     assert "&" not in text
     assert json.loads(text)["title"].startswith("</script>")
+
+
+def test_suspects_become_candidate_hypotheses_when_nothing_is_supported(tmp_path: Path) -> None:
+    """With no supported hypothesis the report proposes the top suspects as new hypotheses."""
+    alert = parse_alerts(json.dumps(alertmanager_payload("Mystery", service="svc")))[0]
+    reg = Register(f"sqlite:///{tmp_path}/rca.db")
+    alert_id, _ = reg.store_alert(alert)
+    inv, _ = reg.create_investigation(alert_id, tmp_path)
+    suspect = {
+        "service": "svc",
+        "metric": "gc_pause_<i>seconds</i>",
+        "score": 42.0,
+        "direction": "up",
+        "before": 0.01,
+        "after": 0.9,
+    }
+    reg.update_investigation(inv, action="test", suspects=[suspect])
+    reg.record_outcomes(inv, [Outcome("h", "refuted", 0.8, "no", "c")], {})
+    html = render_investigation(reg, inv, tmp_path / "reports", {}).read_text()
+    reg.close()
+    assert "Candidate new hypotheses" in html
+    assert "gc_pause_&lt;i&gt;seconds&lt;/i&gt;" in html
+    assert "caused Mystery" in html
+    reg2 = Register(f"sqlite:///{tmp_path}/rca2.db")
+    alert_id, _ = reg2.store_alert(alert)
+    inv2, _ = reg2.create_investigation(alert_id, tmp_path)
+    reg2.update_investigation(inv2, action="test", suspects=[suspect])
+    reg2.record_outcomes(inv2, [Outcome("h", "supported", 0.8, "yes", "c")], {})
+    html2 = render_investigation(reg2, inv2, tmp_path / "reports2", {}).read_text()
+    reg2.close()
+    assert "Candidate new hypotheses" not in html2
+    assert "Auto-suspects" in html2
