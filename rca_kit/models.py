@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 Verdict = Literal["supported", "refuted", "inconclusive", "errored"]
-VERDICTS: tuple[str, ...] = ("supported", "refuted", "inconclusive", "errored")
-TaskStatus = Literal["open", "in_progress", "done", "verified", "reopened", "wont_do"]
 
 
 @dataclass(frozen=True)
