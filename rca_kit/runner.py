@@ -139,8 +139,28 @@ def execute(job: Job) -> RunResult:
     return RunResult(job.hypothesis_id, job.output, round(time.monotonic() - started, 3), error)
 
 
+def pin_kernel(folder: Path) -> None:
+    """Make `python3` kernels run this interpreter (the one that has rca_kit), whatever other
+    `python3` kernelspecs the user or the system has installed: JUPYTER_PATH comes first."""
+    spec = folder / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "Python 3 (rca-kit)", "language": "python"})
+    )
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (str(folder), os.environ.get("JUPYTER_PATH", "")) if p
+    )
+
+
 def worker_main() -> None:
     """Serve jobs: one JSON job per line on stdin, one JSON result per line on the result pipe."""
+    with tempfile.TemporaryDirectory(prefix="rca-kernel-") as folder:
+        pin_kernel(Path(folder))
+        _serve()
+
+
+def _serve() -> None:
     results = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything else printed (kernels inherit fd 1) goes to the log, not the protocol
     for line in sys.stdin:

@@ -143,3 +143,25 @@ def test_run_all_works_from_an_unguarded_script(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[None, None]"
+
+
+def test_kernels_run_this_interpreter_whatever_kernelspecs_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A foreign `python3` kernelspec on JUPYTER_PATH cannot hijack the notebooks' kernel."""
+    import json
+
+    broken = tmp_path / "jupyter" / "kernels" / "python3"
+    broken.mkdir(parents=True)
+    (broken / "kernel.json").write_text(
+        json.dumps(
+            {"argv": ["/bin/false", "{connection_file}"], "display_name": "x", "language": "python"}
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    template = notebook(
+        tmp_path, "ok", "import rca_kit\nrca_kit.record_outcome('refuted', 0.5, {}, 'c', 's')"
+    )
+    [result] = run_all([job(tmp_path, template)])
+    assert result.error is None
+    assert harvest(result).verdict == "refuted"
