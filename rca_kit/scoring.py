@@ -82,10 +82,17 @@ def task_from(
     )
 
 
+def rank_key(
+    score: float, impact: int, effort: int, risk: int, hypothesis_id: str, title: str
+) -> tuple[float, int, int, int, str, str]:
+    """The one ranking rule: score, then impact, then least effort and risk, then names."""
+    return (-score, -impact, effort, risk, hypothesis_id, title)
+
+
 def rank(tasks: Sequence[ScoredTask]) -> list[ScoredTask]:
-    """Deterministic order: score, then impact, then least effort, then hypothesis and title."""
+    """Tasks in rank order, numbered from 1."""
     ordered = sorted(
-        tasks, key=lambda t: (-t.score, -t.impact, t.effort, t.risk, t.hypothesis_id, t.title)
+        tasks, key=lambda t: rank_key(t.score, t.impact, t.effort, t.risk, t.hypothesis_id, t.title)
     )
     return [replace(task, rank=i) for i, task in enumerate(ordered, start=1)]
 

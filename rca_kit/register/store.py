@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from ..exceptions import NotFoundError
 from ..models import Alert, Outcome, ScoredTask
+from ..scoring import rank_key
 from . import audit
 from .schema import alerts, dead_letters, investigations, make_engine, metadata, runs, tasks
 
@@ -278,21 +279,20 @@ class Register:
         return created
 
     def tasks(self, *, investigation_id: str | None = None) -> list[dict[str, Any]]:
-        """Tasks in rank order: score, impact, least effort, least risk, hypothesis, title."""
+        """Tasks in rank order (scoring.rank_key, then id), numbered from 1."""
         query = sa.select(tasks)
         if investigation_id:
             query = query.where(tasks.c.investigation_id == investigation_id)
-        query = query.order_by(
-            tasks.c.score.desc(),
-            tasks.c.impact.desc(),
-            tasks.c.effort,
-            tasks.c.risk,
-            tasks.c.hypothesis_id,
-            tasks.c.title,
-            tasks.c.id,
-        )
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
+        rows.sort(
+            key=lambda r: (
+                *rank_key(
+                    r["score"], r["impact"], r["effort"], r["risk"], r["hypothesis_id"], r["title"]
+                ),
+                r["id"],
+            )
+        )
         for rank, row in enumerate(rows, start=1):
             row["rank"] = rank
         return rows
