@@ -147,13 +147,22 @@ def harvest(run: RunResult) -> Outcome:
         return _errored(run, run.error)
     try:
         notebook = json.loads(Path(run.notebook).read_text(encoding="utf-8"))
-        records = _recorded(notebook)
+    except (OSError, ValueError) as exc:
+        return _errored(run, str(exc))
+    return from_records(run, _recorded(notebook))
+
+
+def from_records(run: RunResult, records: list[dict[str, Any]]) -> Outcome:
+    """The outcome a run recorded: exactly one valid payload, else errored with the reason."""
+    if run.error is not None:
+        return _errored(run, run.error)
+    try:
         if not records:
             raise OutcomeError("the notebook finished without calling record_outcome()")
         if len(records) > 1:
             raise OutcomeError(f"the notebook recorded {len(records)} outcomes; expected one")
         payload = validate(records[0])
-    except (OSError, ValueError, OutcomeError) as exc:
+    except OutcomeError as exc:
         return _errored(run, str(exc))
     return Outcome(
         hypothesis_id=run.hypothesis_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pandas as pd
 from .evidence.snapshot import write_snapshot
 from .evidence.sources import KINDS, empty, normalize
 from .models import Outcome, Window
-from .outcome import harvest
+from .outcome import from_records, harvest
 from .runner import Job, execute
 
 
@@ -154,29 +155,14 @@ def run_inline(template: Path, snapshot: Path, **parameters: Any) -> Outcome:
     finally:
         outcome_module._captured = None
     result = RunResult(template.stem, template, round(time.monotonic() - started, 3), error)
-    if error is None and len(captured) != 1:
-        error = f"the template recorded {len(captured)} outcomes; expected one"
-        result = RunResult(template.stem, template, result.duration_s, error)
-    if result.error is not None:
-        return harvest(result)
-    payload = captured[0]
-    return Outcome(
-        hypothesis_id=template.stem,
-        verdict=payload["verdict"],
-        confidence=payload["confidence"],
-        summary=payload["summary"],
-        criterion=payload["criterion"],
-        observed=payload["observed"],
-        missing_data=tuple(payload["missing_data"]),
-        duration_s=result.duration_s,
-    )
+    return replace(from_records(result, captured), notebook=None)  # no notebook is written
 
 
 def scenario_workspace(scenario: Any, root: Path) -> Any:
     """A workspace holding a generated scenario, using the bundled library and templates."""
     from .config import find_workspace
     from .scaffold import bundled
-    from .scenarios import DEMO_ALERT, write_scenario
+    from .scenarios import write_scenario
 
     write_scenario(scenario, root / "examples")
     topology = "\n".join(f'"{svc}" = {json.dumps(ups)}' for svc, ups in scenario.topology.items())
@@ -186,7 +172,6 @@ def scenario_workspace(scenario: Any, root: Path) -> Any:
         'logs = "examples/data/logs.jsonl"\nchanges = "examples/data/changes.jsonl"\n\n'
         f"[topology]\n{topology}\n"
     )
-    assert (root / "examples" / DEMO_ALERT).is_file()
     return find_workspace(root)
 
 

@@ -43,6 +43,18 @@ class Evidence:
         stamps = [f["timestamp"].max() for f in (self.metrics, self.logs) if len(f)]
         return min(max(stamps), self.window_end) if stamps else self.window_end
 
+    def bounds(
+        self, window_start: str = "", window_end: str = ""
+    ) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The window to test: the given bounds (empty: the snapshot's), ending at the last data.
+
+        A still-firing alert's window runs to *now*; measuring past the last observation would
+        dilute every rate, so the end is clipped to `data_end`.
+        """
+        start = pd.Timestamp(window_start) if window_start else self.window_start
+        end = pd.Timestamp(window_end) if window_end else self.window_end
+        return start, min(end, self.data_end)
+
     def provided(self, kind: str) -> bool:
         """Whether any configured source supplies this kind (else its absence means nothing)."""
         return any(source.get(kind) for source in self.manifest.get("sources", []))
