@@ -71,6 +71,61 @@ class ScoringSection(_Strict):
     confidence: float = Field(default=0.30, ge=0)
     effort: float = Field(default=0.15, ge=0)
     risk: float = Field(default=0.15, ge=0)
+    recurrence: float = Field(default=0.25, ge=0, le=1)  # share of the gap to 100 per repeat
+
+
+# Days to fix, by the alert's severity label (lower-cased); "default" for anything else.
+DEFAULT_DUE_DAYS = {
+    "critical": 3,
+    "page": 3,
+    "high": 7,
+    "error": 7,
+    "warning": 14,
+    "medium": 14,
+    "low": 30,
+    "info": 30,
+    "default": 14,
+}
+
+
+class RegisterSection(_Strict):
+    due_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_DUE_DAYS))
+    team_label: str = "team"  # the alert label that names the owning team
+
+    def due_in_days(self, severity: str | None) -> int:
+        days = {**DEFAULT_DUE_DAYS, **self.due_days}
+        return days.get((severity or "").strip().lower(), days["default"])
+
+
+class GovernanceSection(_Strict):
+    """Who may reprioritize a task and record register reviews."""
+
+    authorities: list[str] = Field(default_factory=list)  # may decide on any task
+    teams: dict[str, list[str]] = Field(default_factory=dict)  # team -> who decides for it
+    severities: dict[str, list[str]] = Field(default_factory=dict)  # severity -> who decides
+
+    def may_decide(self, authority: str, *, team: str | None, severity: str | None) -> bool:
+        allowed = {
+            *self.authorities,
+            *self.teams.get(team or "", []),
+            *self.severities.get((severity or "").lower(), []),
+        }
+        return authority.strip() in {name.strip() for name in allowed}
+
+    def configured(self) -> bool:
+        return bool(self.authorities or self.teams or self.severities)
+
+
+class TicketsSection(_Strict):
+    """Where `rca register export --post` sends tickets; tokens come from the environment."""
+
+    github_url: str = "https://api.github.com"
+    github_repo: str | None = None  # owner/name
+    github_token_env: str = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a secret
+    jira_url: str | None = None
+    jira_project: str | None = None
+    jira_issue_type: str = "Task"
+    jira_token_env: str = "JIRA_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 
 class RcaToml(_Strict):
@@ -81,6 +136,10 @@ class RcaToml(_Strict):
     topology: dict[str, list[str]] = Field(default_factory=dict)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     scoring: ScoringSection = Field(default_factory=ScoringSection)
+    # "register" would shadow BaseModel.register: the attribute is register_, the key register
+    register_: RegisterSection = Field(default_factory=RegisterSection, alias="register")
+    governance: GovernanceSection = Field(default_factory=GovernanceSection)
+    tickets: TicketsSection = Field(default_factory=TicketsSection)
     hypotheses: dict[str, dict[str, Any]] = Field(
         default_factory=dict
     )  # per-id parameter overrides

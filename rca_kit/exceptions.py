@@ -58,6 +58,28 @@ class NotFoundError(InputError):
     """An id (alert, investigation, task) names nothing in the register."""
 
 
+class LifecycleError(InputError):
+    """A task cannot move from its state to the one asked for."""
+
+
+class NotAuthorizedError(InputError):
+    """The named decision authority may not make this decision."""
+
+
+class ConflictError(RcaKitError):
+    """Someone else changed the task since it was read: nothing was overwritten."""
+
+    def __init__(self, task_id: str, version: int, expected: int) -> None:
+        super().__init__(
+            f"task {task_id} was changed by someone else (now version {version}, "
+            f"you edited version {expected}); nothing was written",
+            hint="re-read it with `rca register show` and repeat the change",
+        )
+        self.task_id = task_id
+        self.version = version
+        self.expected = expected
+
+
 class OutcomeError(RcaKitError):
     """A recorded outcome does not match the outcome schema."""
 

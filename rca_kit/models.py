@@ -129,3 +129,4 @@ class ScoredTask:
     explanation: str
     due_in_days: int
     rank: int = 0
+    spec_task: str = ""  # the spec's task title before {service} is filled in: its identity

@@ -65,8 +65,8 @@ class InvestigationResult:
         }
 
 
-def open_register(workspace: Workspace) -> Register:
-    return Register(workspace.database_url)
+def open_register(workspace: Workspace, actor: str = "rca-kit") -> Register:
+    return Register(workspace.database_url, workspace.settings, actor=actor)
 
 
 def ingest_file(

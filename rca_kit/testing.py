@@ -187,3 +187,57 @@ def investigate_scenario(scenario: Any, root: Path) -> Any:
     finally:
         register.close()
     return workspace, investigate(workspace, alert_id, now=export_end(scenario))
+
+
+def record_investigation(
+    register: Any,
+    *,
+    name: str = "ConsumerLagHigh",
+    service: str = "orders-consumer",
+    starts_at: datetime | str | None = None,
+    hypothesis_id: str = "backpressure",
+    confidence: float = 0.9,
+    tasks: tuple[tuple[str, int, int, int], ...] = (("Scale out {service}", 5, 2, 2),),
+    folder: Path | None = None,
+    **labels: str,
+) -> tuple[str, str, list[str]]:
+    """Store an alert and an investigation whose hypothesis was supported, without running
+    notebooks; its tasks (title template, impact, effort, risk) go through the register's
+    normal proposal (so repeats link, rescore and reopen). Returns (alert, investigation,
+    task ids)."""
+    from .intake import parse_alerts
+    from .scoring import plan
+
+    payload = alertmanager_payload(name, service=service, starts_at=starts_at, **labels)
+    [alert] = parse_alerts(json.dumps(payload))
+    alert_id, _ = register.store_alert(alert)
+    investigation_id, _ = register.create_investigation(
+        alert_id, folder or Path(tempfile.gettempdir()) / "rca-investigations"
+    )
+    outcome = Outcome(hypothesis_id, "supported", confidence, "supported (recorded)", "c")
+    run_ids = register.record_outcomes(investigation_id, [outcome], {hypothesis_id: 1})
+    spec = _spec(hypothesis_id, tasks)
+    weights = register.settings.scoring.model_dump()
+    planned = plan([outcome], {hypothesis_id: spec}, service, weights)
+    return alert_id, investigation_id, register.create_tasks(investigation_id, planned, run_ids)
+
+
+def _spec(hypothesis_id: str, tasks: tuple[tuple[str, int, int, int], ...]) -> Any:
+    from .models import HypothesisSpec, TaskTemplate
+
+    return HypothesisSpec(
+        id=hypothesis_id,
+        title=hypothesis_id,
+        statement="If x, then y",
+        template=f"{hypothesis_id}.ipynb",
+        applies_to=(),
+        parameters={},
+        criterion="recorded by a test",
+        data={},
+        known_false_positives=(),
+        remediation=tuple(
+            TaskTemplate(title, "", impact, effort, risk) for title, impact, effort, risk in tasks
+        ),
+        timeout_s=60,
+        version=1,
+    )

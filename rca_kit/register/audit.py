@@ -1,4 +1,9 @@
-"""Append-only audit log: each event chained to the previous one by sha256."""
+"""Append-only audit log: each event chained to the previous one by sha256.
+
+Every write of a task also records the sha256 of the task's row (`row_sha256`), so that
+verification checks the tables against the chain: a task edited behind the register's back
+no longer matches its last event.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..exceptions import AuditChainError
-from .schema import audit_events
+from .schema import audit_events, tasks
 
 GENESIS = "0" * 64
 _FIELDS = (
@@ -27,12 +32,54 @@ _FIELDS = (
 )
 
 
+# the columns of a task whose values the audit chain vouches for
+TASK_SEALED = (
+    "id",
+    "hypothesis_id",
+    "spec_task",
+    "service",
+    "title",
+    "status",
+    "owner",
+    "team",
+    "severity",
+    "due_date",
+    "impact",
+    "effort",
+    "risk",
+    "confidence",
+    "computed_score",
+    "score",
+    "override",
+    "occurrences",
+    "external_system",
+    "external_key",
+    "version",
+    "done_at",
+    "verify_after",
+    "verified_at",
+)
+
+
 def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 
 
 def event_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(canonical([row[f] for f in _FIELDS]).encode()).hexdigest()
+
+
+def row_digest(row: dict[str, Any]) -> str:
+    """The sha256 of a task row's sealed columns (JSON read back as text or as objects)."""
+    values = []
+    for name in TASK_SEALED:
+        value = row.get(name)
+        if name == "override" and isinstance(value, str):
+            value = json.loads(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # one database returns 91.0 where another returns 91
+        values.append(value)
+    return hashlib.sha256(canonical(values).encode()).hexdigest()
 
 
 def append(
@@ -47,8 +94,7 @@ def append(
     authority: str | None = None,
 ) -> int:
     """Append one event inside the caller's (serialized) write transaction; return its seq."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
+    lock(conn)
     last = conn.execute(
         sa.select(audit_events.c.seq, audit_events.c.hash)
         .order_by(audit_events.c.seq.desc())
@@ -69,6 +115,41 @@ def append(
     row["hash"] = event_hash(row)
     conn.execute(audit_events.insert().values(**row))
     return int(row["seq"])
+
+
+def lock(conn: sa.Connection) -> None:
+    """Serialize writers on PostgreSQL (SQLite's BEGIN IMMEDIATE already does).
+
+    Every write transaction appends to the chain, so taking this lock first, before touching
+    any row, gives one global order and no lock-order deadlocks.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
+
+
+def verify_rows(conn: sa.Connection) -> int:
+    """Check every task row against the row hash its latest audit event recorded."""
+    sealed: dict[str, str] = {}
+    query = (
+        sa.select(audit_events.c.entity_id, audit_events.c.details)
+        .where(audit_events.c.entity == "task")
+        .order_by(audit_events.c.seq)
+    )
+    for entity_id, details in conn.execute(query):
+        digest = json.loads(details).get("row_sha256")
+        if digest:
+            sealed[entity_id] = digest
+    count = 0
+    for row in conn.execute(sa.select(tasks)).mappings():
+        expected = sealed.get(row["id"])
+        if expected is None:
+            raise AuditChainError(f"task {row['id']} has no audit event vouching for its row")
+        if row_digest(dict(row)) != expected:
+            raise AuditChainError(
+                f"task {row['id']} differs from its last audited state: changed outside rca-kit"
+            )
+        count += 1
+    return count
 
 
 def verify_chain(conn: sa.Connection) -> tuple[int, str]:

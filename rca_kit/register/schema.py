@@ -56,6 +56,9 @@ investigations = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("finished_at", _ts),
+    # "incident", or "verification": a re-run of one task's hypothesis on a post-fix window
+    sa.Column("kind", sa.String(16), nullable=False, server_default="incident"),
+    sa.Column("task_id", sa.String(40)),
 )
 
 runs = sa.Table(
@@ -102,6 +105,67 @@ tasks = sa.Table(
     sa.Column("explanation", sa.Text, nullable=False),
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("updated_at", _ts, nullable=False),
+    # identity of a remediation: the spec's task title (before {service}), hypothesis, service
+    sa.Column("spec_task", sa.Text, nullable=False, server_default=""),
+    sa.Column("service", sa.Text, nullable=False, server_default=""),
+    sa.Column("team", sa.Text),
+    sa.Column("severity", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),  # optimistic lock
+    sa.Column("computed_score", sa.Float, nullable=False, server_default="0"),
+    sa.Column("override", sa.JSON),  # a decision authority's factors or score, with rationale
+    sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),  # distinct alerts
+    sa.Column("status_reason", sa.Text),
+    sa.Column("external_system", sa.String(16)),
+    sa.Column("external_key", sa.Text),
+    sa.Column("done_at", _ts),
+    sa.Column("verify_after", _ts),  # when the post-fix window is long enough to verify
+    sa.Column("verified_at", _ts),
+    sa.Index("ix_tasks_identity", "hypothesis_id", "spec_task", "service"),
+)
+
+task_evidence = sa.Table(
+    "task_evidence",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.String(40), sa.ForeignKey("tasks.id"), nullable=False),
+    sa.Column(
+        "investigation_id", sa.String(40), sa.ForeignKey("investigations.id"), nullable=False
+    ),
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("alert_id", sa.String(40)),
+    # origin | rerun | recurrence | verification
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("verdict", sa.String(16)),
+    sa.Column("confidence", sa.Float),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Index("ix_task_evidence_task", "task_id"),
+)
+
+register_reviews = sa.Table(
+    "register_reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", _ts, nullable=False),
+    sa.Column("authority", sa.Text, nullable=False),
+    sa.Column("notes", sa.Text),
+    sa.Column("audit_seq", sa.Integer, nullable=False),  # the agenda starts after this event
+)
+
+incident_reviews = sa.Table(
+    "incident_reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "investigation_id", sa.String(40), sa.ForeignKey("investigations.id"), nullable=False
+    ),
+    sa.Column("root_cause", sa.Text, nullable=False),
+    sa.Column("notes", sa.Text),
+    sa.Column("worked", sa.Text),
+    sa.Column("did_not_work", sa.Text),
+    sa.Column("false_positives", sa.JSON, nullable=False),  # supported, but not the cause
+    sa.Column("data_gaps", sa.JSON, nullable=False),  # inconclusive for want of data
+    sa.Column("reviewer", sa.Text),
+    sa.Column("created_at", _ts, nullable=False),
 )
 
 audit_events = sa.Table(

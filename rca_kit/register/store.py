@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from ..config import RcaToml
 from ..exceptions import NotFoundError
 from ..models import Alert, Outcome, ScoredTask
-from ..scoring import rank_key
-from . import audit
-from .schema import alerts, dead_letters, investigations, make_engine, metadata, runs, tasks
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def new_id(prefix: str) -> str:
-    """Generated ids only: time-ordered and random, never derived from alert content."""
-    return f"{prefix}-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+from . import audit, backlog, governance, tasks
+from .ids import new_id, now_iso
+from .migrate import migrate
+from .schema import alerts, dead_letters, investigations, make_engine, runs
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -33,17 +24,40 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class Register:
-    """The register behind one database URL (SQLite file by default)."""
+    """The register behind one database URL (SQLite file by default), migrated on open.
 
-    def __init__(self, url: str) -> None:
+    `settings` (a workspace's rca.toml) supplies scoring weights, due days and decision
+    authorities; `actor` is who the audit log names for changes made through this object.
+    """
+
+    def __init__(
+        self, url: str, settings: RcaToml | None = None, *, actor: str = "rca-kit"
+    ) -> None:
         self.url = url
+        self.settings = settings or RcaToml()
+        self.actor = actor
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        try:
+            migrate(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
+        """One serialized write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL table lock)."""
         with self.engine.begin() as conn:
+            audit.lock(conn)
             yield conn
+
+    @property
+    def context(self) -> tasks.Context:
+        return tasks.Context(
+            weights=self.settings.scoring.model_dump(),
+            due_days=self.settings.register_.due_in_days,
+            team_label=self.settings.register_.team_label,
+            actor=self.actor,
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -240,63 +254,118 @@ class Register:
     def create_tasks(
         self, investigation_id: str, scored: Sequence[ScoredTask], run_ids: dict[str, str]
     ) -> list[str]:
-        created = []
-        stamp = now_iso()
+        """Create the planned tasks, or link each to the task it repeats (see tasks.propose)."""
         with self.transaction() as conn:
-            for task in scored:
-                task_id = new_id("task")
-                due = (datetime.now(UTC) + timedelta(days=task.due_in_days)).date().isoformat()
-                conn.execute(
-                    tasks.insert().values(
-                        id=task_id,
-                        investigation_id=investigation_id,
-                        run_id=run_ids.get(task.hypothesis_id),
-                        hypothesis_id=task.hypothesis_id,
-                        title=task.title,
-                        description=task.description,
-                        owner=None,
-                        status="open",
-                        due_date=due,
-                        impact=task.impact,
-                        effort=task.effort,
-                        risk=task.risk,
-                        confidence=task.confidence,
-                        score=task.score,
-                        breakdown=task.breakdown,
-                        explanation=task.explanation,
-                        created_at=stamp,
-                        updated_at=stamp,
-                    )
-                )
-                audit.append(
-                    conn,
-                    action="task.created",
-                    entity="task",
-                    entity_id=task_id,
-                    details={**asdict(task), "investigation_id": investigation_id},
-                )
-                created.append(task_id)
-        return created
+            return tasks.propose(conn, investigation_id, scored, run_ids, self.context)
 
-    def tasks(self, *, investigation_id: str | None = None) -> list[dict[str, Any]]:
-        """Tasks in rank order (scoring.rank_key, then id), numbered from 1."""
-        query = sa.select(tasks)
-        if investigation_id:
-            query = query.where(tasks.c.investigation_id == investigation_id)
+    def tasks(self, *, investigation_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Tasks in rank order, numbered from 1 (filters: see backlog.ranked)."""
         with self.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(query).mappings()]
-        rows.sort(
-            key=lambda r: (
-                *rank_key(
-                    r["score"], r["impact"], r["effort"], r["risk"], r["hypothesis_id"], r["title"]
-                ),
-                r["id"],
+            return backlog.ranked(conn, investigation_id=investigation_id, **filters)
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        """One task with its rank and why, evidence and audit trail."""
+        with self.engine.connect() as conn:
+            return backlog.detail(conn, task_id)
+
+    def assign(
+        self,
+        task_id: str,
+        owner: str,
+        team: str | None = None,
+        *,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return backlog.assign(
+                conn,
+                task_id,
+                owner=owner,
+                team=team,
+                actor=self.actor,
+                expected_version=expected_version,
             )
-        )
-        for rank, row in enumerate(rows, start=1):
-            row["rank"] = rank
-        return rows
+
+    def set_status(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return tasks.set_status(
+                conn,
+                task_id,
+                status,
+                reason=reason,
+                actor=self.actor,
+                expected_version=expected_version,
+            )
+
+    def reprioritize(
+        self,
+        task_id: str,
+        *,
+        override: dict[str, Any] | None,
+        rationale: str,
+        authority: str,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Set a decision authority's override (score or factors); None clears it."""
+        with self.transaction() as conn:
+            return governance.reprioritize(
+                conn,
+                task_id,
+                override=override,
+                rationale=rationale,
+                authority=authority,
+                governance=self.settings.governance,
+                weights=self.settings.scoring.model_dump(),
+                actor=self.actor,
+                expected_version=expected_version,
+            )
+
+    def link(
+        self, task_id: str, system: str, key: str, *, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return backlog.link(
+                conn,
+                task_id,
+                system=system,
+                key=key,
+                actor=self.actor,
+                expected_version=expected_version,
+            )
+
+    def agenda(self) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            return governance.agenda(conn)
+
+    def reviewed(self, authority: str, notes: str | None = None) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return governance.reviewed(
+                conn,
+                authority=authority,
+                notes=notes,
+                governance=self.settings.governance,
+                actor=self.actor,
+            )
+
+    def integrity_problems(self) -> list[str]:
+        """The database's own consistency check (SQLite integrity and foreign keys)."""
+        if self.engine.dialect.name != "sqlite":
+            return []
+        with self.engine.connect() as conn:
+            found = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
+            keys = [str(tuple(r)) for r in conn.exec_driver_sql("PRAGMA foreign_key_check")]
+        return [p for p in found if p != "ok"] + keys
 
     def verify_audit(self) -> tuple[int, str]:
+        """Check the hash chain, then every task row against its last audited state."""
         with self.engine.connect() as conn:
-            return audit.verify_chain(conn)
+            count, head = audit.verify_chain(conn)
+            audit.verify_rows(conn)
+            return count, head

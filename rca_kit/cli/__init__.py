@@ -1,0 +1,16 @@
+"""The `rca` command line: a thin layer that parses input, calls the flows and presents.
+
+Each command imports only what it uses, so listing the register never loads pandas,
+papermill or jupyter.
+"""
+
+from __future__ import annotations
+
+from . import backlog, commands
+from .base import cli
+
+__all__ = ["backlog", "cli", "commands", "main"]
+
+
+def main() -> None:
+    cli(obj={})

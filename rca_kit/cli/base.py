@@ -1,0 +1,106 @@
+"""Shared pieces of the command line: the root group, error handling, workspace, progress."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..config import Workspace, find_workspace
+from ..exceptions import RcaKitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(exc: RcaKitError) -> None:
+    click.echo(f"rca: error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def handled(func: F) -> F:
+    """Turn RcaKitError into one line on stderr and its exit code (no traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RcaKitError as exc:
+            _fail(exc)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _workspace(ctx: click.Context) -> Workspace:
+    return find_workspace(ctx.obj.get("workspace"))
+
+
+def actor() -> str:
+    """Who the audit log names for a change made from this shell: RCA_ACTOR, else the login."""
+    import getpass
+    import os
+
+    try:
+        return os.environ.get("RCA_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace folder (else RCA_WORKSPACE, else the nearest rca.toml upward).",
+)
+@click.version_option(package_name="rca-kit")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path | None) -> None:
+    """Turn alerts into tested hypotheses, evidence notebooks and a ranked list of fixes."""
+    ctx.ensure_object(dict)
+    ctx.obj["workspace"] = workspace
+
+
+def _progress(
+    total_label: str,
+) -> tuple[Callable[[int], None], Callable[[Any], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def start(total: int) -> None:
+        bar["bar"] = tqdm(
+            total=total,
+            desc=total_label,
+            unit="nb",
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+        )
+
+    def step(result: Any) -> None:
+        if "bar" in bar:
+            bar["bar"].set_postfix_str(
+                result.hypothesis_id + (" (errored)" if result.error else "")
+            )
+            bar["bar"].update(1)
+
+    def close() -> None:
+        if "bar" in bar:
+            bar["bar"].close()
+
+    return start, step, close
+
+
+def _investigate(ws: Workspace, alert_id: str, now: datetime | None) -> Any:
+    from ..pipeline import investigate
+
+    start, step, close = _progress("hypotheses")
+    try:
+        return investigate(ws, alert_id, now=now, progress=step, on_start=start)
+    finally:
+        close()

@@ -1,0 +1,58 @@
+"""Bring any register database to the current schema with Alembic, in place.
+
+A new database gets the current tables and is stamped; one written by release 0.1.0 (no
+`alembic_version` table) is stamped at the baseline and upgraded; concurrent processes opening
+one database serialize on a lock, so exactly one of them migrates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from .schema import metadata
+
+HEAD = "0002"
+BASELINE = "0001"
+_SCRIPTS = Path(__file__).resolve().parent / "migrations"
+_LOCK_KEY = 0x7263616B  # "rcak": the advisory lock that serializes migrations on PostgreSQL
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _config(conn: sa.Connection) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def migrate(engine: sa.Engine) -> str | None:
+    """Upgrade the database to HEAD; return the revision it had (None: it was empty)."""
+    with engine.connect() as conn:
+        if current_revision(conn) == HEAD:  # the common case: nothing to do, nothing to lock
+            return HEAD
+    from alembic import command
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        found = current_revision(conn)
+        config = _config(conn)
+        if found == HEAD:
+            return found
+        if found is None and not sa.inspect(conn).has_table("alerts"):
+            metadata.create_all(conn)
+            command.stamp(config, HEAD)  # type: ignore[arg-type]
+            return None
+        if found is None:
+            command.stamp(config, BASELINE)  # type: ignore[arg-type]
+        command.upgrade(config, HEAD)  # type: ignore[arg-type]
+        return found or "0.1.0"

@@ -1,0 +1,1 @@
+"""Alembic migrations of the register schema (applied automatically when a register opens)."""

@@ -1,0 +1,295 @@
+"""The register as a backlog: lifecycle, governance, recurrence, rescoring, locking, migration.
+
+Every test runs against SQLite and against a real PostgreSQL server (fixture `database_url`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from rca_kit.config import RcaToml
+from rca_kit.exceptions import (
+    AuditChainError,
+    ConflictError,
+    InputError,
+    LifecycleError,
+    NotAuthorizedError,
+)
+from rca_kit.register import Register
+from rca_kit.register.migrate import HEAD, migrate
+from rca_kit.scoring import score
+from rca_kit.testing import record_investigation
+
+FIXTURE_DB = Path(__file__).parent / "fixtures" / "register" / "rca-0.1.0.db"
+SETTINGS = RcaToml.model_validate(
+    {
+        "governance": {
+            "authorities": ["head-of-data"],
+            "teams": {"data-platform": ["dp-lead"]},
+            "severities": {"critical": ["incident-commander"]},
+        },
+        "register": {"due_days": {"page": 2}},
+    }
+)
+
+
+@pytest.fixture
+def reg(database_url: str) -> Iterator[Register]:
+    register = Register(database_url, SETTINGS, actor="tester")
+    yield register
+    register.close()
+
+
+def events(reg: Register) -> int:
+    return reg.verify_audit()[0]
+
+
+def test_lifecycle_walks_open_to_done_and_refuses_illegal_moves(reg: Register) -> None:
+    """Legal moves bump the version; an illegal move names task, state and allowed moves and
+    writes nothing."""
+    _, _, [task] = record_investigation(reg)
+    assert reg.set_status(task, "in_progress")["version"] == 2
+    done = reg.set_status(task, "done")
+    assert (done["status"], done["version"]) == ("done", 3)
+    assert done["done_at"]
+    before = events(reg)
+    with pytest.raises(LifecycleError) as refused:
+        reg.set_status(task, "wont_do", reason="too late")
+    assert str(refused.value) == (f"{task}: is done and cannot move to wont_do (allowed: reopened)")
+    with pytest.raises(LifecycleError, match="set by `rca verify"):
+        reg.set_status(task, "verified")
+    with pytest.raises(LifecycleError, match="needs a reason"):
+        reg.set_status(task, "reopened")
+    assert events(reg) == before
+    assert reg.task(task)["version"] == 3
+    reopened = reg.set_status(task, "reopened", reason="lag is back")
+    assert (reopened["status"], reopened["status_reason"]) == ("reopened", "lag is back")
+
+
+def test_owner_team_due_date_and_filters(reg: Register) -> None:
+    """Assignment sets owner and team; due dates follow severity; filters choose ranked rows."""
+    _, _, [first] = record_investigation(reg, severity="page", team="data-platform")
+    _, _, [other] = record_investigation(
+        reg, service="billing", name="BillingLate", severity="info"
+    )
+    reg.assign(first, "alice", "data-platform")
+    rows = {r["id"]: r for r in reg.tasks()}
+    assert rows[first]["owner"] == "alice"
+    assert rows[first]["severity"] == "page"
+    created = date.fromisoformat(rows[first]["created_at"][:10])
+    # page: min(template 7 days, configured 2 days); info: min(template 7, default 30 days)
+    assert rows[first]["due_date"] == (created + timedelta(days=2)).isoformat()
+    assert rows[other]["due_date"] == (created + timedelta(days=7)).isoformat()
+    assert [r["id"] for r in reg.tasks(owner="alice")] == [first]
+    assert [r["id"] for r in reg.tasks(team="data-platform")] == [first]
+    assert [r["id"] for r in reg.tasks(service="billing")] == [other]
+    assert reg.tasks(overdue=True) == []
+    assert {r["id"] for r in reg.tasks(overdue=True, today="2999-01-01")} == {first, other}
+    reg.set_status(first, "done")
+    assert [r["id"] for r in reg.tasks(statuses=["done"])] == [first]
+    assert [r["id"] for r in reg.tasks(overdue=True, today="2999-01-01")] == [other]
+    with pytest.raises(InputError, match="unknown status"):
+        reg.tasks(statuses=["finished"])
+
+
+def test_reprioritize_needs_a_decision_authority_and_is_audited(reg: Register) -> None:
+    """Only configured authorities may override; the computed score stays beside the override
+    and the audit event carries old and new values, rationale and authority."""
+    _, _, [task] = record_investigation(reg, team="data-platform", severity="critical")
+    computed = reg.task(task)["score"]
+    with pytest.raises(NotAuthorizedError, match="'mallory' is not a decision authority"):
+        reg.reprioritize(task, override={"score": 10}, rationale="why not", authority="mallory")
+    with pytest.raises(InputError, match="rationale"):
+        reg.reprioritize(task, override={"score": 10}, rationale=" ", authority="dp-lead")
+    row = reg.reprioritize(task, override={"score": 42}, rationale="budget", authority="dp-lead")
+    assert (row["score"], row["computed_score"]) == (42, computed)
+    assert row["override"]["authority"] == "dp-lead"
+    event = reg.task(task)["audit"][-1]
+    assert event["action"] == "task.reprioritized"
+    assert (event["rationale"], event["authority"]) == ("budget", "dp-lead")
+    assert event["details"]["changes"]["score"] == [computed, 42]
+    with pytest.raises(NotAuthorizedError, match="only they"):
+        reg.reprioritize(task, override=None, rationale="undo", authority="incident-commander")
+    cleared = reg.reprioritize(task, override=None, rationale="undo", authority="head-of-data")
+    assert cleared["score"] == computed
+    assert cleared["override"] is None
+
+
+def test_factor_override_moves_with_evidence_a_score_override_does_not(reg: Register) -> None:
+    """New evidence updates the computed score always, the effective one only for factors."""
+    _, _, [task] = record_investigation(reg, confidence=0.6, team="data-platform")
+    reg.reprioritize(task, override={"impact": 1}, rationale="minor", authority="dp-lead")
+    record_investigation(reg, confidence=0.9, starts_at="2026-11-21T10:00:00Z")
+    row = reg.task(task)
+    assert row["score"] == score(1, 0.9, 2, 2, occurrences=2)[0]
+    assert row["computed_score"] == score(5, 0.9, 2, 2, occurrences=2)[0]
+    reg.reprioritize(task, override={"score": 30}, rationale="park it", authority="dp-lead")
+    record_investigation(reg, confidence=0.95, starts_at="2026-11-22T10:00:00Z")
+    row = reg.task(task)
+    assert row["score"] == 30
+    assert row["computed_score"] == score(5, 0.95, 2, 2, occurrences=3)[0]
+
+
+def test_recurrence_links_raises_score_and_reopens_a_done_task(reg: Register) -> None:
+    """The same remediation from another alert links to the task (no duplicate), raises its
+    score by the documented term and reopens it when it was done."""
+    _, first_inv, [task] = record_investigation(reg, confidence=0.8)
+    base = reg.task(task)["score"]
+    _, rerun_inv, [same] = record_investigation(reg, confidence=0.8)  # the same alert again
+    assert same == task
+    assert reg.task(task)["occurrences"] == 1
+    reg.set_status(task, "done")
+    _, second_inv, [again] = record_investigation(
+        reg, confidence=0.8, starts_at="2026-11-21T10:00:00Z"
+    )
+    assert again == task
+    assert len(reg.tasks()) == 1
+    row = reg.task(task)
+    assert row["occurrences"] == 2
+    expected = score(5, 0.8, 2, 2, occurrences=2)[0]
+    assert row["score"] == expected
+    assert row["score"] == pytest.approx(base + (100 - base) * 0.25, abs=0.02)
+    assert row["status"] == "reopened"
+    assert second_inv in row["status_reason"]
+    kinds = [(e["kind"], e["investigation_id"]) for e in row["evidence"]]
+    assert kinds == [("origin", first_inv), ("rerun", rerun_inv), ("recurrence", second_inv)]
+    reopened = row["audit"][-1]
+    assert reopened["action"] == "task.reopened"
+    assert reopened["details"]["cause"]["investigation_id"] == second_inv
+    assert reopened["details"]["changes"]["score"] == [base, expected]
+    assert [r["id"] for r in reg.tasks(investigation_id=second_inv)] == [task]
+
+
+def test_agenda_lists_what_needs_a_decision_since_the_last_review(reg: Register) -> None:
+    """New, reopened and moved tasks appear until a review; overdue ones always do."""
+    _, _, [task] = record_investigation(reg)
+    assert [i["reasons"] for i in reg.agenda()["items"]] == [["new"]]
+    with pytest.raises(NotAuthorizedError):
+        reg.reviewed("dp-lead")  # a team authority cannot chair the register review
+    review = reg.reviewed("head-of-data", "weekly")
+    assert review["items"] == 1
+    agenda = reg.agenda()
+    assert agenda["items"] == []
+    assert agenda["since"]["authority"] == "head-of-data"
+    reg.set_status(task, "done")
+    record_investigation(reg, confidence=0.7, starts_at="2026-11-21T10:00:00Z")
+    [item] = reg.agenda()["items"]
+    assert item["id"] == task
+    assert any(r.startswith("computed score") for r in item["reasons"])
+    assert any(r.startswith("reopened") for r in item["reasons"])
+
+
+def test_a_stale_version_is_a_conflict_and_overwrites_nothing(reg: Register) -> None:
+    """The second of two edits made from the same version fails, naming the current one."""
+    _, _, [task] = record_investigation(reg)
+    version = reg.task(task)["version"]
+    reg.assign(task, "alice", expected_version=version)
+    with pytest.raises(ConflictError) as conflict:
+        reg.assign(task, "bob", expected_version=version)
+    assert conflict.value.task_id == task
+    assert conflict.value.version == version + 1
+    assert f"task {task} was changed by someone else (now version {version + 1}" in str(
+        conflict.value
+    )
+    assert reg.task(task)["owner"] == "alice"
+
+
+def test_audit_verify_catches_a_task_edited_behind_the_register(reg: Register) -> None:
+    """A task row changed outside rca-kit no longer matches its last audited state."""
+    _, _, [task] = record_investigation(reg)
+    reg.verify_audit()
+    with reg.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE tasks SET score = 99.5 WHERE id = :id"), {"id": task})
+    with pytest.raises(AuditChainError, match=f"task {task} differs"):
+        reg.verify_audit()
+
+
+def _fixture_rows(url: str) -> dict[str, list[dict[str, object]]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        tables = ("alerts", "dead_letters", "investigations", "runs", "tasks", "audit_events")
+        rows = {
+            t: [dict(r) for r in conn.execute(sa.text(f"SELECT * FROM {t}")).mappings()]  # noqa: S608
+            for t in tables
+        }
+    engine.dispose()
+    return rows
+
+
+def _load_release_0_1_0(url: str, tmp_path: Path) -> str:
+    """The fixture database as release 0.1.0 wrote it, at `url` (copied, or replayed)."""
+    if url.startswith("sqlite"):
+        target = tmp_path / "old.db"
+        shutil.copyfile(FIXTURE_DB, target)
+        return f"sqlite:///{target}"
+    from alembic import command
+    from alembic.config import Config
+
+    from rca_kit.register.migrate import _SCRIPTS
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(_SCRIPTS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(sa.text("DROP TABLE alembic_version"))  # 0.1.0 had no Alembic
+        metadata = sa.MetaData()
+        metadata.reflect(conn)
+        for table, rows in _fixture_rows(f"sqlite:///{FIXTURE_DB}").items():
+            for row in rows:
+                conn.execute(metadata.tables[table].insert().values(**row))
+    engine.dispose()
+    return url
+
+
+def test_a_release_0_1_0_database_upgrades_in_place(database_url: str, tmp_path: Path) -> None:
+    """Every row written by 0.1.0 survives the migration, the chain and rows verify, and the
+    migrated schema is exactly the current one."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from rca_kit.register.schema import metadata
+
+    url = _load_release_0_1_0(database_url, tmp_path)
+    before = _fixture_rows(f"sqlite:///{FIXTURE_DB}")
+    reg = Register(url, SETTINGS)
+    try:
+        after = _fixture_rows(url)
+        for table, rows in before.items():
+            kept = {r.get("id", r.get("seq")): r for r in after[table]}
+            for row in rows:
+                old = {k: v for k, v in row.items() if k not in ("labels", "annotations", "raw")}
+                new = kept[row.get("id", row.get("seq"))]
+                assert {k: new[k] for k in old if k != "payload"} == {
+                    k: v for k, v in old.items() if k != "payload"
+                }, table
+        count, _ = reg.verify_audit()
+        assert count == len(before["audit_events"]) + len(before["tasks"])  # task.migrated
+        [top, second] = reg.tasks()
+        assert (top["score"], top["computed_score"], top["service"]) == (
+            91.0,
+            91.0,
+            "orders-consumer",
+        )
+        assert second["team"] == "data-platform"
+        assert reg.task(top["id"])["evidence"][0]["kind"] == "origin"
+        reg.assign(top["id"], "alice")  # and the migrated task is editable
+        with reg.engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+        assert [d for d in diffs if not _benign(d)] == []
+        assert migrate(reg.engine) == HEAD  # idempotent
+    finally:
+        reg.close()
+
+
+def _benign(diff: object) -> bool:
+    """Type differences the databases report for the same declared type (JSON on SQLite)."""
+    return isinstance(diff, list) and all(d[0] == "modify_type" for d in diff)
