@@ -1,6 +1,6 @@
-"""The register: alerts, investigations, runs, tasks and the audit chain, in SQL."""
+"""The register: alerts, investigations, runs, tasks, reviews and the audit chain, in SQL."""
 
 from .audit import verify_chain
-from .store import Register
+from .facade import Register
 
 __all__ = ["Register", "verify_chain"]

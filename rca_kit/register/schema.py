@@ -59,6 +59,7 @@ investigations = sa.Table(
     # "incident", or "verification": a re-run of one task's hypothesis on a post-fix window
     sa.Column("kind", sa.String(16), nullable=False, server_default="incident"),
     sa.Column("task_id", sa.String(40)),
+    sa.Column("verification", sa.JSON),  # a verification's result, check and window
 )
 
 runs = sa.Table(
@@ -80,6 +81,7 @@ runs = sa.Table(
     sa.Column("duration_s", sa.Float, nullable=False),
     sa.Column("error", sa.Text),
     sa.Column("created_at", _ts, nullable=False),
+    sa.Column("parameters", sa.JSON),  # what the notebook was run with (verification re-uses)
 )
 
 tasks = sa.Table(

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from ..config import RcaToml
 from ..exceptions import NotFoundError
-from ..models import Alert, Outcome, ScoredTask
-from . import audit, backlog, governance, tasks
+from ..models import Alert, Outcome
+from . import audit, tasks
 from .ids import new_id, now_iso
 from .migrate import migrate
 from .schema import alerts, dead_letters, investigations, make_engine, runs
@@ -23,8 +23,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
 
-class Register:
-    """The register behind one database URL (SQLite file by default), migrated on open.
+class Store:
+    """The register's storage behind one database URL (SQLite by default), migrated on open.
 
     `settings` (a workspace's rca.toml) supplies scoring weights, due days and decision
     authorities; `actor` is who the audit log names for changes made through this object.
@@ -154,7 +154,15 @@ class Register:
             return [dict(r) for r in conn.execute(sa.select(dead_letters)).mappings()]
 
     # investigations ---------------------------------------------------------------------------
-    def create_investigation(self, alert_id: str, folder_root: Path) -> tuple[str, Path]:
+    def create_investigation(
+        self,
+        alert_id: str,
+        folder_root: Path,
+        *,
+        kind: str = "incident",
+        task_id: str | None = None,
+    ) -> tuple[str, Path]:
+        """A new investigation of an alert (kind "verification": of one task's fix)."""
         investigation_id = new_id("inv")
         folder = folder_root / investigation_id
         with self.transaction() as conn:
@@ -165,6 +173,8 @@ class Register:
                     status="running",
                     folder=str(folder),
                     created_at=now_iso(),
+                    kind=kind,
+                    task_id=task_id,
                 )
             )
             audit.append(
@@ -172,7 +182,7 @@ class Register:
                 action="investigation.started",
                 entity="investigation",
                 entity_id=investigation_id,
-                details={"alert_id": alert_id},
+                details={"alert_id": alert_id, "kind": kind, "task_id": task_id},
             )
         return investigation_id, folder
 
@@ -211,7 +221,11 @@ class Register:
 
     # outcomes and tasks -----------------------------------------------------------------------
     def record_outcomes(
-        self, investigation_id: str, outcomes: Sequence[Outcome], versions: dict[str, int]
+        self,
+        investigation_id: str,
+        outcomes: Sequence[Outcome],
+        versions: dict[str, int],
+        parameters: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, str]:
         """Store one run per outcome; return run id per hypothesis."""
         ids: dict[str, str] = {}
@@ -235,6 +249,7 @@ class Register:
                         duration_s=outcome.duration_s,
                         error=outcome.error,
                         created_at=now_iso(),
+                        parameters=(parameters or {}).get(outcome.hypothesis_id),
                     )
                 )
                 audit.append(
@@ -250,109 +265,6 @@ class Register:
                     },
                 )
         return ids
-
-    def create_tasks(
-        self, investigation_id: str, scored: Sequence[ScoredTask], run_ids: dict[str, str]
-    ) -> list[str]:
-        """Create the planned tasks, or link each to the task it repeats (see tasks.propose)."""
-        with self.transaction() as conn:
-            return tasks.propose(conn, investigation_id, scored, run_ids, self.context)
-
-    def tasks(self, *, investigation_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
-        """Tasks in rank order, numbered from 1 (filters: see backlog.ranked)."""
-        with self.engine.connect() as conn:
-            return backlog.ranked(conn, investigation_id=investigation_id, **filters)
-
-    def task(self, task_id: str) -> dict[str, Any]:
-        """One task with its rank and why, evidence and audit trail."""
-        with self.engine.connect() as conn:
-            return backlog.detail(conn, task_id)
-
-    def assign(
-        self,
-        task_id: str,
-        owner: str,
-        team: str | None = None,
-        *,
-        expected_version: int | None = None,
-    ) -> dict[str, Any]:
-        with self.transaction() as conn:
-            return backlog.assign(
-                conn,
-                task_id,
-                owner=owner,
-                team=team,
-                actor=self.actor,
-                expected_version=expected_version,
-            )
-
-    def set_status(
-        self,
-        task_id: str,
-        status: str,
-        *,
-        reason: str | None = None,
-        expected_version: int | None = None,
-    ) -> dict[str, Any]:
-        with self.transaction() as conn:
-            return tasks.set_status(
-                conn,
-                task_id,
-                status,
-                reason=reason,
-                actor=self.actor,
-                expected_version=expected_version,
-            )
-
-    def reprioritize(
-        self,
-        task_id: str,
-        *,
-        override: dict[str, Any] | None,
-        rationale: str,
-        authority: str,
-        expected_version: int | None = None,
-    ) -> dict[str, Any]:
-        """Set a decision authority's override (score or factors); None clears it."""
-        with self.transaction() as conn:
-            return governance.reprioritize(
-                conn,
-                task_id,
-                override=override,
-                rationale=rationale,
-                authority=authority,
-                governance=self.settings.governance,
-                weights=self.settings.scoring.model_dump(),
-                actor=self.actor,
-                expected_version=expected_version,
-            )
-
-    def link(
-        self, task_id: str, system: str, key: str, *, expected_version: int | None = None
-    ) -> dict[str, Any]:
-        with self.transaction() as conn:
-            return backlog.link(
-                conn,
-                task_id,
-                system=system,
-                key=key,
-                actor=self.actor,
-                expected_version=expected_version,
-            )
-
-    def agenda(self) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            return governance.agenda(conn)
-
-    def reviewed(self, authority: str, notes: str | None = None) -> dict[str, Any]:
-        with self.transaction() as conn:
-            return governance.reviewed(
-                conn,
-                authority=authority,
-                notes=notes,
-                governance=self.settings.governance,
-                actor=self.actor,
-            )
 
     def integrity_problems(self) -> list[str]:
         """The database's own consistency check (SQLite integrity and foreign keys)."""

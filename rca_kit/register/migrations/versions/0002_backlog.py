@@ -31,6 +31,9 @@ def _columns() -> None:
             sa.Column("kind", sa.String(16), nullable=False, server_default="incident")
         )
         batch.add_column(sa.Column("task_id", sa.String(40)))
+        batch.add_column(sa.Column("verification", sa.JSON))
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("parameters", sa.JSON))
     with op.batch_alter_table("tasks") as batch:
         batch.add_column(sa.Column("spec_task", sa.Text, nullable=False, server_default=""))
         batch.add_column(sa.Column("service", sa.Text, nullable=False, server_default=""))

@@ -1,0 +1,151 @@
+"""The register: one object over the store, the backlog, governance and reviews."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..models import ScoredTask
+from . import backlog, governance, reviews, tasks
+from .store import Store
+
+
+class Register(Store):
+    """The register behind one database URL: storage plus the backlog's operations.
+
+    Each method is one transaction (writes) or one consistent read; the work is done by the
+    functions of `tasks`, `backlog`, `governance` and `reviews`, which take a connection.
+    """
+
+    def create_tasks(
+        self, investigation_id: str, scored: Sequence[ScoredTask], run_ids: dict[str, str]
+    ) -> list[str]:
+        """Create the planned tasks, or link each to the task it repeats (see tasks.propose)."""
+        with self.transaction() as conn:
+            return tasks.propose(conn, investigation_id, scored, run_ids, self.context)
+
+    def tasks(self, *, investigation_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Tasks in rank order, numbered from 1 (filters: see backlog.ranked)."""
+        with self.engine.connect() as conn:
+            return backlog.ranked(conn, investigation_id=investigation_id, **filters)
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        """One task with its rank and why, evidence and audit trail."""
+        with self.engine.connect() as conn:
+            return backlog.detail(conn, task_id)
+
+    def assign(
+        self,
+        task_id: str,
+        owner: str,
+        team: str | None = None,
+        *,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return backlog.assign(
+                conn,
+                task_id,
+                owner=owner,
+                team=team,
+                actor=self.actor,
+                expected_version=expected_version,
+            )
+
+    def set_status(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return tasks.set_status(
+                conn,
+                task_id,
+                status,
+                reason=reason,
+                actor=self.actor,
+                expected_version=expected_version,
+            )
+
+    def reprioritize(
+        self,
+        task_id: str,
+        *,
+        override: dict[str, Any] | None,
+        rationale: str,
+        authority: str,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Set a decision authority's override (score or factors); None clears it."""
+        with self.transaction() as conn:
+            return governance.reprioritize(
+                conn,
+                task_id,
+                override=override,
+                rationale=rationale,
+                authority=authority,
+                governance=self.settings.governance,
+                weights=self.settings.scoring.model_dump(),
+                actor=self.actor,
+                expected_version=expected_version,
+            )
+
+    def link(
+        self, task_id: str, system: str, key: str, *, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return backlog.link(
+                conn,
+                task_id,
+                system=system,
+                key=key,
+                actor=self.actor,
+                expected_version=expected_version,
+            )
+
+    def agenda(self) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            return governance.agenda(conn)
+
+    def reviewed(self, authority: str, notes: str | None = None) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return governance.reviewed(
+                conn,
+                authority=authority,
+                notes=notes,
+                governance=self.settings.governance,
+                actor=self.actor,
+            )
+
+    def record_review(
+        self,
+        investigation_id: str,
+        *,
+        root_cause: str,
+        explains: dict[str, tuple[str, ...]] | None = None,
+        notes: str | None = None,
+        worked: str | None = None,
+        did_not_work: str | None = None,
+        reviewer: str | None = None,
+    ) -> dict[str, Any]:
+        """Record an incident's confirmed cause and lessons (see reviews.record)."""
+        with self.transaction() as conn:
+            return reviews.record(
+                conn,
+                investigation_id,
+                root_cause=root_cause,
+                explains=explains or {},
+                notes=notes,
+                worked=worked,
+                did_not_work=did_not_work,
+                reviewer=reviewer or self.actor,
+                actor=self.actor,
+            )
+
+    def review(self, investigation_id: str) -> dict[str, Any] | None:
+        """The latest review of an investigation, if any."""
+        with self.engine.connect() as conn:
+            return reviews.latest(conn, investigation_id)
