@@ -7,13 +7,13 @@ import json
 import re
 import string
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .exceptions import SpecError
-from .models import HypothesisSpec, TaskTemplate
+from .models import HypothesisSpec, TaskTemplate, VerificationCheck
 
 FIXED_PARAMETERS = (
     "alert_id",
@@ -55,6 +55,27 @@ class _Data(_Strict):
     changes: list[str] = Field(default_factory=list)
 
 
+class _Verification(_Strict):
+    description: str = Field(min_length=10)
+    metrics: list[str] = Field(min_length=1)
+    stat: Literal["mean", "median", "p95", "p99", "max", "min"] = "p95"
+    period: str = Field(default="24h", pattern=r"^\d+(s|m|h|d)$")
+    settle: str = Field(default="30m", pattern=r"^\d+(s|m|h|d)$")
+    max_ratio_to_baseline: float | None = Field(default=None, gt=0)
+    min_ratio_to_baseline: float | None = Field(default=None, gt=0)
+    max_value: float | None = None
+    tolerance: float = Field(default=0.0, ge=0)
+    min_coverage: float = Field(default=0.8, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> _Verification:
+        bounds = (self.max_ratio_to_baseline, self.min_ratio_to_baseline, self.max_value)
+        if all(b is None for b in bounds):
+            msg = "give at least one of max_ratio_to_baseline, min_ratio_to_baseline, max_value"
+            raise ValueError(msg)
+        return self
+
+
 class _Spec(_Strict):
     id: str = Field(pattern=_ID)
     version: int = Field(ge=1)
@@ -71,6 +92,7 @@ class _Spec(_Strict):
     prior: float = Field(default=0.5, ge=0, le=1)
     lookback: str = Field(default="6h", pattern=r"^\d+(s|m|h|d)$")
     explains: list[str] = Field(default_factory=list)
+    verification: _Verification | None = None
 
     @field_validator("applies_to")
     @classmethod
@@ -169,6 +191,13 @@ def parse_spec(path: Path) -> HypothesisSpec:
         lookback=spec.lookback,
         explains=tuple(spec.explains),
         path=path,
+        verification=(
+            VerificationCheck(
+                **{**spec.verification.model_dump(), "metrics": tuple(spec.verification.metrics)}
+            )
+            if spec.verification
+            else None
+        ),
     )
 
 

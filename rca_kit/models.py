@@ -65,6 +65,28 @@ class TaskTemplate:
 
 
 @dataclass(frozen=True)
+class VerificationCheck:
+    """How a fix is judged after the fact: a statistic of the symptom over a post-fix period.
+
+    Over `period` of fresh evidence (after `settle`, the time a fix takes to act), `stat` of
+    each listed metric of the service that is measured must satisfy every bound given: at most
+    `max_ratio_to_baseline` times its pre-incident value (plus `tolerance`), at least
+    `min_ratio_to_baseline` times it (minus `tolerance`), at most `max_value`.
+    """
+
+    description: str
+    metrics: tuple[str, ...]
+    stat: str = "p95"
+    period: str = "24h"
+    settle: str = "30m"
+    max_ratio_to_baseline: float | None = None
+    min_ratio_to_baseline: float | None = None
+    max_value: float | None = None
+    tolerance: float = 0.0
+    min_coverage: float = 0.8
+
+
+@dataclass(frozen=True)
 class HypothesisSpec:
     """A hypothesis definition from the library (its occurrences are Runs)."""
 
@@ -84,6 +106,7 @@ class HypothesisSpec:
     lookback: str = "6h"
     explains: tuple[str, ...] = ()  # hypotheses this one would cause as consequences
     path: Path | None = None
+    verification: VerificationCheck | None = None
 
 
 @dataclass(frozen=True)

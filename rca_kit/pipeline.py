@@ -206,14 +206,14 @@ def investigate(
             )
             if on_start:
                 on_start(len(chosen))
-            results = run_all(
-                _jobs(chosen, workspace, alert, investigation_id, folder, snapshot),
-                workers=workspace.settings.execution.workers,
-                progress=progress,
-            )
+            jobs = _jobs(chosen, workspace, alert, investigation_id, folder, snapshot)
+            results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
             outcomes = [harvest(result) for result in results]
             run_ids = register.record_outcomes(
-                investigation_id, outcomes, {s.id: s.version for s in chosen}
+                investigation_id,
+                outcomes,
+                {s.id: s.version for s in chosen},
+                {job.hypothesis_id: job.parameters for job in jobs},
             )
             by_id = {s.id: s for s in specs}
             leading = selection.leading(outcomes, by_id)

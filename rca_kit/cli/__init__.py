@@ -6,10 +6,10 @@ papermill or jupyter.
 
 from __future__ import annotations
 
-from . import backlog, commands
+from . import backlog, commands, loop
 from .base import cli
 
-__all__ = ["backlog", "cli", "commands", "main"]
+__all__ = ["backlog", "cli", "commands", "loop", "main"]
 
 
 def main() -> None:

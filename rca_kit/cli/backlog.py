@@ -180,8 +180,19 @@ def register_status(
     ctx: click.Context, task_id: str, status: str, reason: str | None, expect_version: int | None
 ) -> None:
     """Move a task: open → in_progress → done; wont_do and reopened need --reason."""
+    after = None
+    if status == "done":
+        from datetime import UTC, datetime
+
+        from ..loop import verify_after
+
+        with _register(ctx) as reg:
+            hypothesis = reg.task(task_id)["hypothesis_id"]
+        after = verify_after(_workspace(ctx), hypothesis, datetime.now(UTC))
     with _register(ctx) as reg:
-        row = reg.set_status(task_id, status, reason=reason, expected_version=expect_version)
+        row = reg.set_status(
+            task_id, status, reason=reason, expected_version=expect_version, verify_after=after
+        )
     extra = f"; verification due after {row['verify_after']}" if row.get("verify_after") else ""
     click.echo(f"{row['id']}: {row['status']} (version {row['version']}){extra}")
 

@@ -110,20 +110,27 @@ def alert_ingest(ctx: click.Context, file: Path, fmt: str | None) -> None:
 
 
 @cli.command()
-@click.argument("investigation_id")
+@click.argument("investigation_id", required=False)
+@click.option("--library", "library_page", is_flag=True, help="Render reports/library.html.")
 @click.pass_context
 @handled
-def report(ctx: click.Context, investigation_id: str) -> None:
-    """Render the HTML post-incident review of INVESTIGATION_ID."""
+def report(ctx: click.Context, investigation_id: str | None, library_page: bool) -> None:
+    """Render the HTML post-incident review of INVESTIGATION_ID, or --library statistics."""
+    if (investigation_id is None) == (not library_page):
+        raise InputError("give exactly one of INVESTIGATION_ID or --library")
     from ..library import lint
     from ..pipeline import open_register
-    from ..report import render_investigation
+    from ..report import render_investigation, render_library
 
     ws = _workspace(ctx)
     specs, _ = lint(ws.library_dir, ws.templates_dir, ws.settings.hypotheses)
+    by_id = {s.id: s for s in specs}
     reg = open_register(ws)
     try:
-        path = render_investigation(reg, investigation_id, ws.reports_dir, {s.id: s for s in specs})
+        if investigation_id is None:
+            path = render_library(reg, ws.reports_dir, by_id)
+        else:
+            path = render_investigation(reg, investigation_id, ws.reports_dir, by_id)
     finally:
         reg.close()
     click.echo(str(path))
@@ -178,6 +185,46 @@ def library_list(ctx: click.Context, as_json: bool) -> None:
         return
     for spec in specs:
         click.echo(f"{spec.id:<22} v{spec.version}  {spec.title}")
+
+
+@library.command("stats")
+@click.option("--service", help="Only alerts of this service.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list.")
+@click.pass_context
+@handled
+def library_stats(ctx: click.Context, service: str | None, as_json: bool) -> None:
+    """Each hypothesis' track record: verdicts, confirmed causes, precision, fixes."""
+    from ..library import lint
+    from ..register import Register
+    from ..register.history import library_stats as gather
+
+    ws = _workspace(ctx)
+    specs, _ = lint(ws.library_dir, ws.templates_dir, ws.settings.hypotheses)
+    reg = Register(ws.database_url, ws.settings)
+    try:
+        with reg.engine.connect() as conn:
+            rows = gather(conn, service, ids=[s.id for s in specs])
+    finally:
+        reg.close()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    columns = ("runs", "supported", "refuted", "inconclusive", "errored", "confirmed")
+    click.echo(
+        f"{'id':<22} {'runs':>5} {'sup':>4} {'ref':>4} {'inc':>4} {'err':>4} {'conf':>5} "
+        f"{'fp':>4} {'prec':>5} {'med s':>7} {'verif':>5} {'reop':>5}"
+    )
+    for row in rows:
+        counts = " ".join(
+            f"{row[c]:>{w}}" for c, w in zip(columns, (5, 4, 4, 4, 4, 5), strict=True)
+        )
+        precision = "–" if row["precision"] is None else f"{row['precision']:.2f}"
+        median = row["median_time_to_verdict_s"]
+        median_text = "–" if median is None else f"{median:.1f}"
+        click.echo(
+            f"{row['hypothesis_id']:<22} {counts} {row['false_positives']:>4} {precision:>5} "
+            f"{median_text:>7} {row['fixes_verified']:>5} {row['fixes_reopened']:>5}"
+        )
 
 
 @cli.group()

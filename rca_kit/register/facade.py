@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..models import ScoredTask
-from . import backlog, governance, reviews, tasks
+from . import audit, backlog, governance, reviews, tasks, verifications
 from .store import Store
 
 
@@ -59,7 +59,9 @@ class Register(Store):
         *,
         reason: str | None = None,
         expected_version: int | None = None,
+        verify_after: str | None = None,
     ) -> dict[str, Any]:
+        """Move a task along its lifecycle (`verify_after`: when its fix can be verified)."""
         with self.transaction() as conn:
             return tasks.set_status(
                 conn,
@@ -68,6 +70,7 @@ class Register(Store):
                 reason=reason,
                 actor=self.actor,
                 expected_version=expected_version,
+                extra={"verify_after": verify_after} if verify_after else None,
             )
 
     def reprioritize(
@@ -149,3 +152,26 @@ class Register(Store):
         """The latest review of an investigation, if any."""
         with self.engine.connect() as conn:
             return reviews.latest(conn, investigation_id)
+
+    def apply_verification(self, task_id: str, **result: Any) -> dict[str, Any]:
+        """Record a verification and move the task (see verifications.apply)."""
+        with self.transaction() as conn:
+            return verifications.apply(conn, task_id, context=self.context, **result)
+
+    def verifications(self, investigation_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return verifications.of_investigation(conn, investigation_id)
+
+    def note(self, task_id: str, action: str, reason: str, **details: Any) -> None:
+        """An audit event about a task that changes nothing in it (a pending verification)."""
+        with self.transaction() as conn:
+            tasks.get(conn, task_id)
+            audit.append(
+                conn,
+                action=action,
+                entity="task",
+                entity_id=task_id,
+                actor=self.actor,
+                rationale=reason,
+                details=details,
+            )

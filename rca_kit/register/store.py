@@ -214,6 +214,13 @@ class Store:
             raise NotFoundError(f"no investigation with id {investigation_id!r}")
         return dict(row)
 
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id!r}")
+        return dict(row)
+
     def runs(self, investigation_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             query = sa.select(runs).where(runs.c.investigation_id == investigation_id)

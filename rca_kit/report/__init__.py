@@ -1,5 +1,6 @@
 """Self-contained HTML reports rendered with jinja2 (autoescaped)."""
 
+from .library import render_library
 from .render import render_investigation
 
-__all__ = ["render_investigation"]
+__all__ = ["render_investigation", "render_library"]

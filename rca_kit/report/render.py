@@ -71,6 +71,42 @@ def _figure(notebook: str | None) -> dict[str, Any] | None:
     return None
 
 
+def _verifications(
+    register: Register, investigation_id: str, runs: list[dict[str, Any]], folder: Path
+) -> list[dict[str, Any]]:
+    """Each verification of this incident's fixes, with its numbers and both plots."""
+    found = []
+    tasks = {t["id"]: t for t in register.tasks(investigation_id=investigation_id)}
+    for item in register.verifications(investigation_id):
+        result = item.get("verification") or {}
+        after_runs = register.runs(item["id"])
+        after = after_runs[0] if after_runs else None
+        before = next(
+            (r for r in runs if after and r["hypothesis_id"] == after["hypothesis_id"]), None
+        )
+        before_figure = _figure(before["notebook"]) if before else None
+        after_figure = _figure(after["notebook"]) if after else None
+        task = tasks.get(item["task_id"], {})
+        found.append(
+            {
+                **item,
+                "task_title": task.get("title", item["task_id"]),
+                "result": result.get("result", item["status"]),
+                "reason": result.get("reason") or item.get("error") or "",
+                "description": result.get("description", ""),
+                "metrics": (result.get("check") or {}).get("metrics", []),
+                "before": before,
+                "after": after,
+                "before_figure": script_json(before_figure) if before_figure else None,
+                "after_figure": script_json(after_figure) if after_figure else None,
+                "link": os.path.relpath(after["notebook"], folder)
+                if after and after["notebook"]
+                else None,
+            }
+        )
+    return found
+
+
 def render_investigation(
     register: Register, investigation_id: str, reports_dir: Path, specs: dict[str, HypothesisSpec]
 ) -> Path:
@@ -101,6 +137,11 @@ def render_investigation(
     hypotheses.sort(
         key=lambda h: (VERDICT_ORDER.get(h["verdict"], 9), -h["confidence"], h["hypothesis_id"])
     )
+    verifications = _verifications(register, investigation_id, runs, out.parent)
+    review = register.review(investigation_id) if hasattr(register, "review") else None
+    figures = any(h["figure"] for h in hypotheses) or any(
+        v["before_figure"] or v["after_figure"] for v in verifications
+    )
     html = (
         _environment()
         .get_template("investigation.html.j2")
@@ -112,7 +153,9 @@ def render_investigation(
             suspects=investigation.get("suspects") or [],
             any_supported=any(h["verdict"] == "supported" for h in hypotheses),
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            plotly_js=_plotly_js() if any(h["figure"] for h in hypotheses) else None,
+            plotly_js=_plotly_js() if figures else None,
+            verifications=verifications,
+            review=review,
         )
     )
     return atomic_write(out, html)

@@ -37,6 +37,7 @@ EXPORT_MINUTES = 2 * 24 * 60
 __all__ = [
     "DEMO_ALERT",
     "FAULTS",
+    "aftermath",
     "MISSING_DATA",
     "Scenario",
     "demo",
@@ -105,6 +106,63 @@ def generate(
         end=p.at(run_to),
         distractors=distractors,
         missing=[f"{s}/{m}" for s, m in sorted(drop)],
+    )
+
+
+def aftermath(
+    seed: int,
+    *,
+    fix_at: datetime,
+    fixed: bool,
+    hours_after: float = 26,
+    pipeline: int = 0,
+) -> Scenario:
+    """A backpressure incident, then a fix at `fix_at` and `hours_after` hours of what followed.
+
+    The fix scales the consumer out fourfold (a deploy is logged at `fix_at`); with
+    `fixed=False` the same deploy changes nothing and the backlog keeps growing. The evidence
+    runs from two days before the fix to the end; the alert fires a few hours before the fix.
+    """
+    extra = int(hours_after * 60)
+    rng = np.random.default_rng(seed)
+    names = Names(*PIPELINES[pipeline], neighbour=str(rng.choice(NEIGHBOURS)))
+    p = new_pipeline(rng, names, fix_at + timedelta(minutes=extra), MINUTES + extra)
+    fix = MINUTES - 1  # p.at(fix) == fix_at
+    t0 = fix - 300 + int(rng.integers(-30, 30))
+    rule = FAULTS["backpressure"](p, t0)
+    distractors = distract(p, t0, rule.service)
+    if fixed:
+        p.knobs.capacity[fix:] *= 4
+    p.changes.append(
+        {
+            "timestamp": p.at(fix),
+            "service": names.consumer,
+            "kind": "config",
+            "summary": f"{names.consumer}: scale out to 12 instances",
+            "author": "oncall",
+            "ref": f"{int(rng.integers(16**6)):06x}",
+        }
+    )
+    run(p)
+    fired = rule.fires(p)
+    background_logs(p)
+    evidence = frames(p, fix - EXPORT_MINUTES + 1, p.n, set())
+    return Scenario(
+        name=f"aftermath-{'fixed' if fixed else 'not-fixed'}-{seed}",
+        fault="backpressure",
+        metrics=evidence["metrics"],
+        logs=evidence["logs"],
+        changes=evidence["changes"],
+        alert=_alertmanager(rule.name, rule.service, p.at(fired), seed),
+        topology={
+            names.source: [],
+            names.consumer: [names.source],
+            names.dataset: [names.consumer],
+            names.neighbour: [],
+        },
+        onset=p.at(t0),
+        end=p.at(p.n - 1),
+        distractors=distractors,
     )
 
 

@@ -76,8 +76,10 @@ class Pipeline:
         return self.index[i].to_pydatetime()
 
 
-def new_pipeline(rng: np.random.Generator, names: Names, end: datetime) -> Pipeline:
-    n = MINUTES
+def new_pipeline(
+    rng: np.random.Generator, names: Names, end: datetime, minutes: int = MINUTES
+) -> Pipeline:
+    n = minutes
     index = pd.date_range(end - timedelta(minutes=n - 1), periods=n, freq="min", tz="UTC")
     hours = np.asarray(index.hour + index.minute / 60, dtype=float)
     peak = rng.uniform(10, 18)

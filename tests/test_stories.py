@@ -1,0 +1,181 @@
+"""Closing the loop, as a team lives it, through the real `rca` command and real kernels:
+incident → tasks → fix → verification; a fix that did not work; a repeat incident."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rca_kit.scaffold import bundled
+from rca_kit.scenarios import Scenario, aftermath, write_scenario
+
+RCA = str(Path(sys.executable).parent / "rca")
+
+pytestmark = pytest.mark.slow
+FMT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+class Team:
+    """Runs `rca` in one workspace, as a person at a terminal would."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RCA_")}
+        env["RCA_ACTOR"] = "sam"
+        done = subprocess.run(
+            [RCA, *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=600
+        )
+        if ok:
+            assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "--json").stdout)
+
+
+def workspace(root: Path, *scenarios: Scenario) -> Team:
+    """A workspace whose evidence is the scenarios' files (one files source each)."""
+    sources = ""
+    for index, scenario in enumerate(scenarios):
+        folder = f"incident-{index}"
+        write_scenario(scenario, root / folder)
+        sources += (
+            f'\n[[sources]]\nkind = "files"\nmetrics = "{folder}/data/metrics.csv"\n'
+            f'logs = "{folder}/data/logs.jsonl"\nchanges = "{folder}/data/changes.jsonl"\n'
+        )
+    topology = "\n".join(f'"{s}" = {json.dumps(u)}' for s, u in scenarios[0].topology.items())
+    (root / "rca.toml").write_text(
+        f'[workspace]\nlibrary = "{bundled("library")}"\ntemplates = "{bundled("templates")}"\n'
+        f'{sources}\n[topology]\n{topology}\n\n[governance]\nauthorities = ["head-of-data"]\n'
+    )
+    return Team(root)
+
+
+def fired(scenario: Scenario, minutes: int = 20) -> str:
+    """'Now' for the incident investigation: a little after the alert fired."""
+    starts = datetime.fromisoformat(scenario.alert["alerts"][0]["startsAt"].replace("Z", "+00:00"))
+    return (starts + timedelta(minutes=minutes)).strftime(FMT)
+
+
+def scale_out_task(result: dict[str, Any]) -> str:
+    return next(t["id"] for t in result["tasks"] if t["title"].startswith("Scale out"))
+
+
+def test_a_fix_that_worked_is_verified_when_due(tmp_path: Path) -> None:
+    """Demo incident → tasks → the scale-out marked done → `rca verify --due` a day later finds
+    the criterion no longer met and lag back to its baseline: verified, with the evidence."""
+    fix = datetime.now(UTC).replace(second=0, microsecond=0)
+    scenario = aftermath(11, fix_at=fix, fixed=True)
+    team = workspace(tmp_path, scenario)
+    (tmp_path / "alert.json").write_text(json.dumps(scenario.alert))
+    incident = team.json("investigate", "alert.json", "--now", fired(scenario))
+    assert incident["leading_hypothesis"] == "backpressure"
+    task = scale_out_task(incident)
+    team("register", "assign", task, "--owner", "alice")
+    team("register", "status", task, "in_progress")
+    done = team("register", "status", task, "done").stdout
+    assert "verification due after" in done
+    early = team("verify", "--due", "--now", (fix + timedelta(hours=3)).strftime(FMT)).stdout
+    assert "no done task is due" in early
+    [result] = [
+        json.loads(line)
+        for line in team(
+            "verify", "--due", "--json", "--now", (fix + timedelta(hours=25)).strftime(FMT)
+        ).stdout.splitlines()
+    ]
+    assert result["task_id"] == task
+    assert result["result"] == "verified", result["reason"]
+    assert result["verdict"] == "refuted"
+    [lag] = result["check"]["metrics"]
+    assert lag["metric"] == "consumer_lag_seconds"
+    assert lag["passed"] is True
+    assert lag["after"] <= 1.5 * lag["baseline"] + 10
+    assert Path(result["notebook"]).is_file()
+    shown = team.json("register", "show", task)
+    assert shown["status"] == "verified"
+    assert [e["kind"] for e in shown["evidence"]] == ["origin", "verification"]
+    assert shown["evidence"][1]["snapshot_sha256"]
+    html = Path(result["report"]).read_text()
+    assert "Verification of fixes" in html
+    assert 'data-target="vfig-1-before"' in html
+    assert 'data-target="vfig-1-after"' in html
+    assert "audit chain intact" in team("audit", "verify").stdout
+    print(f"\nstory 1: {task} verified — {result['reason']}")
+
+
+def test_a_fix_that_did_not_work_is_reopened_with_the_new_evidence(tmp_path: Path) -> None:
+    """The same incident where the scale-out changed nothing: verifying a day of post-fix
+    evidence finds the backlog still growing, and the task is reopened and rescored."""
+    fix = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    scenario = aftermath(12, fix_at=fix, fixed=False)
+    team = workspace(tmp_path, scenario)
+    (tmp_path / "alert.json").write_text(json.dumps(scenario.alert))
+    incident = team.json("investigate", "alert.json", "--now", fired(scenario))
+    task = scale_out_task(incident)
+    team("register", "status", task, "done")
+    short = team(
+        "verify",
+        task,
+        "--window-start",
+        fix.strftime(FMT),
+        "--window-end",
+        (fix + timedelta(hours=6)).strftime(FMT),
+    ).stdout
+    assert "pending until" in short
+    assert team.json("register", "show", task)["status"] == "done"
+    result = team.json(
+        "verify",
+        task,
+        "--window-start",
+        fix.strftime(FMT),
+        "--window-end",
+        (fix + timedelta(hours=25)).strftime(FMT),
+    )
+    assert result["result"] == "reopened", result["reason"]
+    assert result["check"]["metrics"][0]["passed"] is False
+    shown = team.json("register", "show", task)
+    assert shown["status"] == "reopened"
+    assert result["investigation_id"] in {e["investigation_id"] for e in shown["evidence"]}
+    last = shown["audit"][-1]
+    assert last["action"] == "task.reopened"
+    assert last["details"]["cause"]["kind"] == "verification"
+    assert "old_score" in last["details"]
+    listed = team("register", "list", "--status", "reopened").stdout
+    assert task in listed
+    assert "audit chain intact" in team("audit", "verify").stdout
+    print(f"\nstory 2: {task} reopened — {result['reason']}")
+
+
+def test_invalid_verification_requests_are_one_line_errors(tmp_path: Path) -> None:
+    """Verifying an open task, an unknown task, or both a task and --due is a usage error."""
+    from rca_kit.config import find_workspace
+    from rca_kit.register import Register
+    from rca_kit.testing import record_investigation
+
+    scenario = aftermath(13, fix_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC), fixed=True)
+    team = workspace(tmp_path, scenario)
+    ws = find_workspace(tmp_path)
+    register = Register(ws.database_url, ws.settings)
+    _, _, [task] = record_investigation(register)
+    register.close()
+    for args, expected in (
+        ((task,), "only done tasks are verified"),
+        (("task-nope",), "no task with id"),
+        ((task, "--due"), "not both"),
+        (("--window-start", "2026-11-24T09:00:00+0000", "--due"), "--window-start"),
+    ):
+        done = team("verify", *args, ok=False)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert expected in lines[0]
+        assert "Traceback" not in done.stderr
