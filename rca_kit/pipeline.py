@@ -88,6 +88,22 @@ def ingest_file(
     return [register.store_alert(alert)[0] for alert in alerts]
 
 
+def learned_priors(
+    register: Register, alert: Alert, specs: list[HypothesisSpec]
+) -> dict[str, float] | None:
+    """Smoothed confirmed-cause rates from reviews of earlier alerts with this name and
+    service (None without such history: the specs' own priors order the run)."""
+    from .register import history
+
+    before = alert.starts_at.isoformat()
+    with register.engine.connect() as conn:
+        if not history.alert_history(conn, alert.name, alert.service, before)["reviews"]:
+            return None
+        return history.priors(
+            conn, alert.name, alert.service, {s.id: s.prior for s in specs}, before=before
+        )
+
+
 def evidence_window(workspace: Workspace, alert: Alert, now: datetime) -> Window:
     """[startsAt - before, (endsAt or now) + after], never past now."""
     settings = workspace.settings.evidence
@@ -178,7 +194,8 @@ def investigate(
         specs = load_library(
             workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
         )
-        chosen = selection.select(specs, alert)
+        priors = learned_priors(register, alert, specs)
+        chosen = selection.select(specs, alert, priors)
         investigation_id, folder = register.create_investigation(
             alert_id, workspace.investigations_dir
         )
@@ -216,7 +233,7 @@ def investigate(
                 {job.hypothesis_id: job.parameters for job in jobs},
             )
             by_id = {s.id: s for s in specs}
-            leading = selection.leading(outcomes, by_id)
+            leading = selection.leading(outcomes, by_id, priors)
             weights = workspace.settings.scoring.model_dump()
             register.create_tasks(
                 investigation_id, scoring.plan(outcomes, by_id, alert.service, weights), run_ids

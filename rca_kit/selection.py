@@ -54,13 +54,23 @@ def consequences(
 
 
 def leading(
-    outcomes: Sequence[Outcome], specs: Mapping[str, HypothesisSpec] | None = None
+    outcomes: Sequence[Outcome],
+    specs: Mapping[str, HypothesisSpec] | None = None,
+    priors: Mapping[str, float] | None = None,
 ) -> Outcome | None:
     """The cause, not a consequence: the most confident supported outcome not explained by
-    another supported one (ties broken by id); all supported ones if every one is explained."""
+    another supported one; all supported ones if every one is explained.
+
+    Among equally confident causes the history's prior (the smoothed rate at which each was
+    the confirmed cause of this alert) breaks the tie, then the id: the prior never outranks
+    a difference in evidence.
+    """
     supported = [o for o in outcomes if o.verdict == "supported"]
     if not supported:
         return None
     explained = consequences(outcomes, specs or {})
     causes = [o for o in supported if o.hypothesis_id not in explained] or supported
-    return min(causes, key=lambda o: (-o.confidence, o.hypothesis_id))
+    prior = priors or {}
+    return min(
+        causes, key=lambda o: (-o.confidence, -prior.get(o.hypothesis_id, 0.0), o.hypothesis_id)
+    )

@@ -1,4 +1,4 @@
-"""Shared fixtures: a scaffolded workspace per test, the repository root, CLI runners."""
+"""Shared fixtures: a scaffolded workspace per test, CLI runners, register databases."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from pgserver import PostgresServer, PostgresUnavailable
 
 from rca_kit.config import Workspace, find_workspace
 from rca_kit.scaffold import init_workspace
@@ -17,6 +19,9 @@ from rca_kit.scaffold import init_workspace
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RCA = str(Path(sys.executable).parent / "rca")
+
+if TYPE_CHECKING:
+    from rca_kit.register import Register
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +63,47 @@ def rca(workspace_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+# Register databases --------------------------------------------------------------------------
+# `database_url` runs a test once per supported database: a fresh SQLite file, and a fresh
+# database on one PostgreSQL server per session (started only when a test first needs it).
+# A missing PostgreSQL fails the test with a one-line fix; it is never skipped.
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL 15 server for the whole session (fsync=off, trust auth)."""
+    server = PostgresServer()
+    try:
+        server.start()
+        problem = None
+    except PostgresUnavailable as exc:
+        problem = str(exc)
+    if problem is not None:  # failed outside the except block: one clean line, no chained trace
+        server.stop()
+        pytest.fail(problem, pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty register database: SQLite file or PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/rca.db"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def register(database_url: str) -> Iterator[Register]:
+    """A Register on a fresh database (each database in turn), closed after the test."""
+    from rca_kit.register import Register  # imported here: most tests never touch SQL
+
+    reg = Register(database_url)
+    yield reg
+    reg.close()

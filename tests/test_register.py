@@ -1,4 +1,7 @@
-"""The register: dedupe, dead letters, tasks and the tamper-evident audit chain."""
+"""The register: dedupe, dead letters, tasks and the tamper-evident audit chain.
+
+Every test runs on SQLite and on PostgreSQL (the `register` fixture in conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -13,13 +16,6 @@ from rca_kit.intake import parse_alerts
 from rca_kit.models import Outcome, ScoredTask
 from rca_kit.register import Register
 from rca_kit.testing import alertmanager_payload
-
-
-@pytest.fixture
-def register(tmp_path: Path) -> Register:
-    reg = Register(f"sqlite:///{tmp_path}/rca.db")
-    yield reg  # type: ignore[misc]
-    reg.close()
 
 
 def an_alert(status: str = "firing", name: str = "X"):  # type: ignore[no-untyped-def]

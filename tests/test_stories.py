@@ -179,3 +179,69 @@ def test_invalid_verification_requests_are_one_line_errors(tmp_path: Path) -> No
         assert len(lines) == 1
         assert expected in lines[0]
         assert "Traceback" not in done.stderr
+
+
+def test_a_repeat_incident_links_learns_priors_and_a_review_lowers_precision(
+    tmp_path: Path,
+) -> None:
+    """A reviewed, fixed and verified incident; days later the same alert again: the fix's task
+    is reopened as a recurrence (one task, higher score), the learned prior runs the confirmed
+    cause first and the report remembers; a review naming another cause lowers precision."""
+    first_fix = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+    first = aftermath(21, fix_at=first_fix, fixed=True)
+    second = aftermath(22, fix_at=first_fix + timedelta(days=4), fixed=True)
+    team = workspace(tmp_path, first, second)
+    (tmp_path / "first.json").write_text(json.dumps(first.alert))
+    (tmp_path / "second.json").write_text(json.dumps(second.alert))
+
+    one = team.json("investigate", "first.json", "--now", fired(first))
+    assert Path(one["hypotheses"][0]["notebook"]).name == "01-recent-change.ipynb"  # spec prior
+    task = scale_out_task(one)
+    team("review", one["investigation_id"], "--root-cause", "backpressure", "--notes", "surge")
+    team("register", "status", task, "done")
+    verified = team.json(
+        "verify",
+        task,
+        "--window-start",
+        first_fix.strftime(FMT),
+        "--window-end",
+        (first_fix + timedelta(hours=25)).strftime(FMT),
+    )
+    assert verified["result"] == "verified", verified["reason"]
+    score_before = team.json("register", "show", task)["score"]
+    stats = {s["hypothesis_id"]: s for s in team.json("library", "stats")}
+    assert stats["backpressure"]["precision"] == 1.0
+
+    two = team.json("investigate", "second.json", "--now", fired(second))
+    assert two["alert_id"] != one["alert_id"]
+    assert Path(two["hypotheses"][0]["notebook"]).name == "01-backpressure.ipynb"  # learned
+    assert two["leading_hypothesis"] == "backpressure"
+    assert scale_out_task(two) == task  # linked, not duplicated
+    shown = team.json("register", "show", task)
+    assert shown["status"] == "reopened"
+    assert shown["occurrences"] == 2
+    assert shown["score"] > score_before
+    assert [e["kind"] for e in shown["evidence"]] == ["origin", "verification", "recurrence"]
+    html = Path(two["report"]).read_text()
+    assert "Seen 2 times in 30 days" in html
+    assert "confirmed cause last time: <strong>backpressure</strong>" in html
+    assert "last fix verified on 2026-" in html
+
+    team(
+        "review",
+        two["investigation_id"],
+        "--root-cause",
+        "recent-change",
+        "--notes",
+        "the lag came from a bad consumer config, not the surge",
+    )
+    stats = {s["hypothesis_id"]: s for s in team.json("library", "stats")}
+    assert stats["backpressure"]["false_positives"] == 1
+    assert stats["backpressure"]["precision"] == 0.5
+    assert stats["recent-change"]["confirmed"] == 1
+    html = Path(
+        team.json("review", two["investigation_id"], "--root-cause", "recent-change")["report"]
+    ).read_text()
+    assert "a false positive in 1 review" in html
+    assert "audit chain intact" in team("audit", "verify").stdout
+    print(f"\nstory 3: {task} recurred (score {score_before} → {shown['score']}); {stats}")

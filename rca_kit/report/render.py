@@ -15,7 +15,7 @@ from markupsafe import Markup
 from ..fsutil import atomic_write
 from ..models import HypothesisSpec, Outcome
 from ..outcome import MIMETYPE
-from ..register import Register
+from ..register import Register, history
 from ..selection import consequences
 
 VERDICT_ORDER = {"supported": 0, "inconclusive": 1, "errored": 2, "refuted": 3}
@@ -138,7 +138,11 @@ def render_investigation(
         key=lambda h: (VERDICT_ORDER.get(h["verdict"], 9), -h["confidence"], h["hypothesis_id"])
     )
     verifications = _verifications(register, investigation_id, runs, out.parent)
-    review = register.review(investigation_id) if hasattr(register, "review") else None
+    review = register.review(investigation_id)
+    with register.engine.connect() as conn:
+        past = history.alert_history(conn, alert.name, alert.service, alert.starts_at.isoformat())
+    for h in hypotheses:
+        h["fp_note"] = past["false_positive_notes"].get(h["hypothesis_id"])
     figures = any(h["figure"] for h in hypotheses) or any(
         v["before_figure"] or v["after_figure"] for v in verifications
     )
@@ -156,6 +160,7 @@ def render_investigation(
             plotly_js=_plotly_js() if figures else None,
             verifications=verifications,
             review=review,
+            history=past,
         )
     )
     return atomic_write(out, html)

@@ -37,9 +37,9 @@ EXPORT_MINUTES = 2 * 24 * 60
 __all__ = [
     "DEMO_ALERT",
     "FAULTS",
-    "aftermath",
     "MISSING_DATA",
     "Scenario",
+    "aftermath",
     "demo",
     "export_end",
     "generate",
