@@ -33,7 +33,11 @@ def check_move(
         raise LifecycleError(msg, where=task_id)
     allowed = [m for m in MOVES.get(current, ()) if by_verification or m not in BY_VERIFICATION]
     if new in BY_VERIFICATION and not by_verification:
-        msg = f"is {current}; 'verified' is set by `rca verify {task_id}`, not by hand"
+        moves = ", ".join(allowed) or "none"
+        msg = (
+            f"is {current} and cannot move to verified by hand (allowed: {moves}); "
+            f"`rca verify {task_id}` verifies a done task"
+        )
         raise LifecycleError(msg, where=task_id)
     if new not in allowed:
         moves = ", ".join(allowed) or "none"

@@ -19,7 +19,7 @@ from .config import Workspace, parse_duration
 from .evidence.load import Evidence, load_evidence
 from .evidence.snapshot import freeze
 from .exceptions import InputError
-from .library import load_library
+from .library import load_library, parse_spec
 from .models import HypothesisSpec, Outcome, VerificationCheck, Window
 from .outcome import harvest
 from .pipeline import job_parameters, open_register
@@ -293,12 +293,11 @@ def verify_due(
 
 def verify_after(workspace: Workspace, hypothesis_id: str, done_at: datetime) -> str | None:
     """When a fix marked done now can first be verified (None: the spec states no check)."""
-    try:
-        specs = load_library(workspace.library_dir, workspace.templates_dir)
+    try:  # this spec only: marking a task done should not parse the whole library
+        spec = parse_spec(workspace.library_dir / f"{hypothesis_id}.yaml")
     except InputError:
         return None
-    spec = next((s for s in specs if s.id == hypothesis_id), None)
-    if spec is None or spec.verification is None:
+    if spec.verification is None:
         return None
     check = spec.verification
     ready = done_at + parse_duration(check.settle) + parse_duration(check.period)

@@ -177,20 +177,14 @@ def test_illegal_moves_are_one_line_and_write_nothing(rca: Rca, workspace_dir: P
 
     line = one_line_error(rca("register", "status", done, "wont_do", "--reason", "no budget"))
     assert line == f"rca: error: {done}: is done and cannot move to wont_do (allowed: reopened)"
-    line = one_line_error(rca("register", "status", fresh, "reopened", "--reason", "again"))
-    assert f"{fresh}: is open and cannot move to reopened" in line
-    assert "(allowed: in_progress, done, wont_do)" in line
     line = one_line_error(rca("register", "status", fresh, "verified"))
-    assert f"{fresh}: is open;" in line
-    assert "'verified' is set by `rca verify" in line
+    assert f"{fresh}: is open and cannot move to verified by hand (allowed: in_progress" in line
+    assert f"`rca verify {fresh}` verifies a done task" in line
     line = one_line_error(rca("register", "status", fresh, "wont_do"))
     assert f"{fresh}: moving to wont_do needs a reason (add --reason TEXT)" in line
     assert "no task with id 'task-nope'" in one_line_error(
         rca("register", "status", "task-nope", "done")
     )
-    closed = rca("register", "status", fresh, "closed")  # not a status: click's usage error
-    assert closed.returncode == 2
-    assert "Invalid value for" in closed.stderr
 
     after = [stored(workspace_dir, t) for t in (done, fresh)]
     assert [(t["version"], t["status"], n) for t, n in after] == [
@@ -213,20 +207,19 @@ def test_list_filters_choose_rows_but_keep_register_ranks(rca: Rca, workspace_di
     change(workspace_dir, "set_status", rollback, "in_progress")
     change(workspace_dir, "set_status", canary, "done")
 
-    everything = as_json(rca, "register", "list", "--json")
-    assert [r["id"] for r in everything] == [consumer, rollback, canary]  # open work first
-    assert {r["due_date"] for r in everything} == {today()}  # due today: due_days 0
-    assert ids(rca, "--owner", "alice") == [rollback]
+    alice = as_json(rca, "register", "list", "--json", "--owner", "alice")
+    assert [(r["id"], r["rank"]) for r in alice] == [(rollback, 2)]  # rank in the whole register
     assert ids(rca, "--team", "data-platform") == [consumer]
     assert ids(rca, "--status", "open", "--status", "in_progress") == [consumer, rollback]
     assert ids(rca, "--service", "billing") == [rollback, canary]
     assert ids(rca, "--investigation", billing_inv, "--status", "done") == [canary]
-    [row] = as_json(rca, "register", "list", "--json", "--owner", "alice")
-    assert row["rank"] == 2  # the rank in the whole register, not within the filter
     assert ok(rca, "register", "list", "--overdue") == "no tasks\n"  # due today is not overdue
 
     reg = open_register(workspace_dir)
     try:
+        everything = reg.tasks()
+        assert [r["id"] for r in everything] == [consumer, rollback, canary]  # open work first
+        assert {r["due_date"] for r in everything} == {today()}  # due today: due_days 0
         late = reg.tasks(overdue=True, today="2999-01-01")
         assert [(r["id"], r["rank"], r["overdue"]) for r in late] == [
             (consumer, 1, True),
@@ -315,7 +308,6 @@ def test_reprioritize_is_governed_and_audited(rca: Rca, workspace_dir: Path) -> 
     assert clear["action"] == "task.override_cleared"
     assert (clear["authority"], clear["rationale"]) == ("head-of-data", "freeze over")
     assert clear["details"]["new_score"] == 89.5
-    assert ok(rca, "audit", "verify").startswith("audit chain intact: ")
 
 
 def test_a_stale_expect_version_writes_nothing(rca: Rca, workspace_dir: Path) -> None:
@@ -345,7 +337,7 @@ def test_agenda_until_reviewed_then_only_what_changed(rca: Rca, workspace_dir: P
     assert agenda[2].strip() == "new"
 
     line = one_line_error(rca("register", "reviewed", "--authority", "dp-lead"))
-    assert "'dp-lead' is not a decision authority" in line  # a team authority, not a global one
+    assert "'dp-lead' may not record register reviews" in line  # a team authority only
     recorded = ok(rca, "register", "reviewed", "--authority", "head-of-data", "--notes", "weekly")
     assert recorded.startswith("review recorded at ")
     assert recorded.endswith(" by head-of-data (1 items)\n")
@@ -464,7 +456,7 @@ def test_export_files_and_a_linked_jira_update(rca: Rca, workspace_dir: Path) ->
     assert (create["task_id"], create["action"], create["external_key"]) == (second, "create", None)
     assert create["payload"]["fields"]["project"] == {"key": "OPS"}
     task, _ = stored(workspace_dir, first)
-    assert (task["external_system"], task["external_key"]) == ("jira", "OPS-7")
+    assert task["external"] == {"jira": "OPS-7"}
     assert task["audit"][-1]["action"] == "task.linked_external"
 
 
@@ -558,9 +550,9 @@ def test_post_creates_links_then_updates(workspace_dir: Path, tracker: Tracker) 
     assert {r["authorization"] for r in tracker.requests} == {f"Bearer {TOKEN}"}
     assert tracker.requests[0]["body"]["title"] == "Scale out orders-consumer"
     links = {t: stored(workspace_dir, t)[0] for t in (scale, watch)}
-    assert {t: (row["external_system"], row["external_key"]) for t, row in links.items()} == {
-        scale: ("github", "42"),
-        watch: ("github", "43"),
+    assert {t: row["external"] for t, row in links.items()} == {
+        scale: {"github": "42"},
+        watch: {"github": "43"},
     }
 
     second = post(workspace_dir, GITHUB_TOKEN=TOKEN)
@@ -585,8 +577,8 @@ def test_a_refused_post_keeps_the_links_it_made(workspace_dir: Path, tracker: Tr
     assert "POST /repos/acme/shop/issues failed: HTTP 422" in line
     assert "1 of 2 items were posted before this one" in line
     assert TOKEN not in done.stdout + done.stderr
-    assert stored(workspace_dir, scale)[0]["external_key"] == "42"
-    assert stored(workspace_dir, watch)[0]["external_key"] is None
+    assert stored(workspace_dir, scale)[0]["external"] == {"github": "42"}
+    assert stored(workspace_dir, watch)[0]["external"] is None
 
     tracker.fail_at = None
     retry = post(workspace_dir, GITHUB_TOKEN=TOKEN)
@@ -595,4 +587,17 @@ def test_a_refused_post_keeps_the_links_it_made(workspace_dir: Path, tracker: Tr
         ("PATCH", "/repos/acme/shop/issues/42"),
         ("POST", "/repos/acme/shop/issues"),
     ]
-    assert stored(workspace_dir, watch)[0]["external_key"] == "45"  # the 4th request
+    assert stored(workspace_dir, watch)[0]["external"] == {"github": "45"}  # the 4th request
+
+
+def test_a_task_keeps_one_ticket_per_tracker(workspace_dir: Path, tracker: Tracker) -> None:
+    """Posting a Jira-linked task to GitHub adds a GitHub link and keeps the Jira one."""
+    _, _, [task] = seed(workspace_dir)
+    reg = open_register(workspace_dir)
+    try:
+        reg.link(task, "jira", "OPS-7")
+    finally:
+        reg.close()
+    done = post(workspace_dir, GITHUB_TOKEN=TOKEN)
+    assert done.returncode == 0, done.stderr
+    assert stored(workspace_dir, task)[0]["external"] == {"jira": "OPS-7", "github": "42"}

@@ -24,11 +24,11 @@ from rca_kit.register import tasks as task_ops
 from rca_kit.testing import alertmanager_payload, record_investigation
 
 Rca = Callable[..., subprocess.CompletedProcess[str]]
-NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def ago(**delta: float) -> datetime:
-    return NOW - timedelta(**delta)
+    """A moment before now (computed when called: the suite may run long before a test)."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(**delta)
 
 
 def stats_of(rows: list[dict[str, object]], hypothesis: str) -> dict[str, object]:

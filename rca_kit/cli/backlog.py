@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..exceptions import InputError
-from ..lifecycle import STATUSES
+from ..lifecycle import ACTIVE, STATUSES
 from .base import _workspace, actor, cli, handled
 
 if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
@@ -124,8 +124,14 @@ def register_show(ctx: click.Context, task_id: str, as_json: bool) -> None:
         f"  breakdown   {', '.join(f'{k} {v:.1f}' for k, v in task['breakdown'].items())}",
         f"  why         {task['why']}",
     ]
-    if task["external_key"]:
-        lines.append(f"  ticket      {task['external_system']} {task['external_key']}")
+    for system, key in sorted((task["external"] or {}).items()):
+        lines.append(f"  ticket      {system} {key}")
+    if task["done_at"]:
+        lines.append(f"  done        {task['done_at']}")
+    if task["verify_after"] and task["status"] == "done":
+        lines.append(f"  verify      from {task['verify_after']} (`rca verify {task['id']}`)")
+    if task["verified_at"]:
+        lines.append(f"  verified    {task['verified_at']}")
     lines.append("  evidence")
     for ev in task["evidence"]:
         lines.append(
@@ -303,7 +309,7 @@ def register_link(
             raise InputError(f"cannot tell the tracker from {key!r}: add --system github|jira")
     with _register(ctx) as reg:
         row = reg.link(task_id, system, key, expected_version=expect_version)
-    click.echo(f"{row['id']}: linked to {row['external_system']} {row['external_key']}")
+    click.echo(f"{row['id']}: linked to {system} {row['external'][system]}")
 
 
 @register.command("export")
@@ -324,7 +330,10 @@ def register_export(
     investigation: str | None,
     **filters: Any,
 ) -> None:
-    """Export tasks as CSV, JSON, or GitHub/Jira issue payloads (linked tasks as updates)."""
+    """Export tasks as CSV, JSON, or GitHub/Jira issue payloads (linked tasks as updates).
+
+    Without --status: open work, plus closed tasks already linked to a ticket (so their
+    tickets get the final status)."""
     from ..fsutil import atomic_write
     from ..register import tickets
 
@@ -333,8 +342,9 @@ def register_export(
         raise InputError("--post works with --format github or jira")
     with _register(ctx) as reg:
         rows = [
-            reg.task(row["id"]) | {"rank": row["rank"]}
+            _for_tracker(reg.task(row["id"]) | {"rank": row["rank"]}, fmt)
             for row in reg.tasks(investigation_id=investigation, **filters)
+            if filters.get("statuses") or row["status"] in ACTIVE or row["external"]
         ]
         text = (
             tickets.to_csv(rows)
@@ -345,9 +355,22 @@ def register_export(
             atomic_write(output, text)
             click.echo(f"{len(rows)} tasks written to {output}", err=True)
         elif not post:
-            click.echo(text)
+            click.echo(text, nl=not text.endswith("\n"))
         if post:
             _post(reg, tickets.export_items(rows, fmt, settings), fmt, settings)
+
+
+def _for_tracker(row: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """The row as the exporter sees it: the ticket of this tracker (all of them for files)."""
+    links = row["external"] or {}
+    if fmt in ("github", "jira"):
+        key = links.get(fmt)
+        return {**row, "external_system": fmt if key else None, "external_key": key}
+    return {
+        **row,
+        "external_system": ",".join(sorted(links)) or None,
+        "external_key": ",".join(links[k] for k in sorted(links)) or None,
+    }
 
 
 def _post(reg: Register, items: list[dict[str, Any]], fmt: str, settings: Any) -> None:

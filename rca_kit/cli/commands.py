@@ -112,17 +112,28 @@ def alert_ingest(ctx: click.Context, file: Path, fmt: str | None) -> None:
 @cli.command()
 @click.argument("investigation_id", required=False)
 @click.option("--library", "library_page", is_flag=True, help="Render reports/library.html.")
+@click.option("--register", "register_page", is_flag=True, help="Render reports/register.html.")
 @click.pass_context
 @handled
-def report(ctx: click.Context, investigation_id: str | None, library_page: bool) -> None:
-    """Render the HTML post-incident review of INVESTIGATION_ID, or --library statistics."""
-    if (investigation_id is None) == (not library_page):
-        raise InputError("give exactly one of INVESTIGATION_ID or --library")
+def report(
+    ctx: click.Context, investigation_id: str | None, library_page: bool, register_page: bool
+) -> None:
+    """Render INVESTIGATION_ID's review, the --library statistics or the --register backlog."""
+    if (investigation_id is not None) + library_page + register_page != 1:
+        raise InputError("give exactly one of INVESTIGATION_ID, --library or --register")
     from ..library import lint
     from ..pipeline import open_register
-    from ..report import render_investigation, render_library
+    from ..report import render_investigation, render_library, render_register
 
     ws = _workspace(ctx)
+    if register_page:  # the register needs no hypothesis specs
+        reg = open_register(ws)
+        try:
+            path = render_register(reg, ws.reports_dir)
+        finally:
+            reg.close()
+        click.echo(str(path))
+        return
     specs, _ = lint(ws.library_dir, ws.templates_dir, ws.settings.hypotheses)
     by_id = {s.id: s for s in specs}
     reg = open_register(ws)

@@ -52,8 +52,7 @@ TASK_SEALED = (
     "score",
     "override",
     "occurrences",
-    "external_system",
-    "external_key",
+    "external",
     "version",
     "done_at",
     "verify_after",
@@ -74,7 +73,7 @@ def row_digest(row: dict[str, Any]) -> str:
     values = []
     for name in TASK_SEALED:
         value = row.get(name)
-        if name == "override" and isinstance(value, str):
+        if name in ("override", "external") and isinstance(value, str):
             value = json.loads(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # one database returns 91.0 where another returns 91

@@ -160,7 +160,7 @@ def link(
     if system not in TRACKERS:
         raise InputError(f"unknown tracker {system!r} (one of: {', '.join(TRACKERS)})")
     before = get(conn, task_id)
-    changes = {"external_system": system, "external_key": clean_name(key, "--external")}
+    changes = {"external": {**(before["external"] or {}), system: clean_name(key, "--external")}}
     return write(
         conn,
         before,

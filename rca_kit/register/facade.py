@@ -109,9 +109,9 @@ class Register(Store):
                 expected_version=expected_version,
             )
 
-    def agenda(self) -> dict[str, Any]:
+    def agenda(self, today: str | None = None) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return governance.agenda(conn)
+            return governance.agenda(conn, today)
 
     def reviewed(self, authority: str, notes: str | None = None) -> dict[str, Any]:
         with self.transaction() as conn:

@@ -111,7 +111,7 @@ def agenda(conn: sa.Connection, today: str | None = None) -> dict[str, Any]:
             found.append(f"recurred ({changes['occurrences'][1]} alerts)")
     day = today or datetime.now(UTC).date().isoformat()
     items = []
-    for row in ranked(conn):
+    for row in ranked(conn, today=day):
         why = list(dict.fromkeys(reasons.get(row["id"], [])))
         if row["overdue"]:
             why.append(f"overdue since {row['due_date']}")
@@ -136,8 +136,13 @@ def reviewed(
     actor: str,
 ) -> dict[str, Any]:
     """Record that the register was reviewed: the next agenda starts after this event."""
-    name = authorize(governance, authority, team=None, severity=None)
-    covered = len(agenda(conn)["items"])
+    name = authority.strip()
+    if name not in {a.strip() for a in governance.authorities}:
+        raise NotAuthorizedError(
+            f"{name!r} may not record register reviews: only [governance] authorities may",
+            hint="see [governance] in rca.toml",
+        )
+    covered = len(agenda(conn)["items"])  # what this review covered
     seq = audit.append(
         conn,
         action="register.reviewed",

@@ -117,8 +117,7 @@ tasks = sa.Table(
     sa.Column("override", sa.JSON),  # a decision authority's factors or score, with rationale
     sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),  # distinct alerts
     sa.Column("status_reason", sa.Text),
-    sa.Column("external_system", sa.String(16)),
-    sa.Column("external_key", sa.Text),
+    sa.Column("external", sa.JSON),  # tracker → key of the ticket: {"jira": "OPS-7"}
     sa.Column("done_at", _ts),
     sa.Column("verify_after", _ts),  # when the post-fix window is long enough to verify
     sa.Column("verified_at", _ts),
