@@ -25,6 +25,9 @@ _LAZY = {
     "load_library": "rca_kit.library",
     "Register": "rca_kit.register",
     "stats": "rca_kit.stats",
+    "verify_task": "rca_kit.loop",
+    "verify_due": "rca_kit.loop",
+    "review_incident": "rca_kit.loop",
 }
 
 __all__ = [
@@ -41,7 +44,10 @@ __all__ = [
     "load_library",
     "parse_alerts",
     "record_outcome",
+    "review_incident",
     "stats",
+    "verify_due",
+    "verify_task",
 ]
 
 if TYPE_CHECKING:
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
     from .evidence.load import Evidence, load_evidence
     from .intake import parse_alerts
     from .library import load_library
+    from .loop import review_incident, verify_due, verify_task
     from .outcome import harvest, record_outcome
     from .pipeline import ingest_file, investigate
     from .register import Register

@@ -191,7 +191,7 @@ class Workspace:
 def _describe(error: dict[str, Any]) -> str:
     loc = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        return f"unknown key '{loc}' (check its spelling against ARCHITECTURE §3)"
+        return f"unknown key '{loc}' (check its spelling: every key is in docs/configuration.md)"
     if error["type"] == "missing":
         return f"'{loc}' is required"
     got = error.get("input")

@@ -24,7 +24,7 @@ from .suspects import rank_suspects
 
 @dataclass
 class InvestigationResult:
-    """What `rca investigate --json` prints (ARCHITECTURE §8)."""
+    """What `rca investigate --json` prints (README: Command line)."""
 
     investigation_id: str
     alert_id: str

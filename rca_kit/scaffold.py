@@ -13,7 +13,7 @@ from .scenarios import DEMO_ALERT, demo, write_scenario
 _PACKAGE = Path(__file__).resolve().parent
 
 CONFIG_TEMPLATE = """\
-# rca-kit workspace (every key: ARCHITECTURE §3)
+# rca-kit workspace (every key: docs/configuration.md in the rca-kit repository)
 [workspace]
 library = "library"
 templates = "notebooks/templates"
@@ -49,6 +49,14 @@ impact = 0.40
 confidence = 0.30
 effort = 0.15
 risk = 0.15
+recurrence = 0.25  # each repeat of a remediation closes this share of its gap to 100
+
+[register]
+team_label = "team"  # due days by severity: [register] due_days (defaults: README)
+
+[governance]  # who may reprioritize tasks; `authorities` also record register reviews
+authorities = ["head-of-data"]
+teams = { "data-platform" = ["data-platform-lead"] }
 """
 
 GITIGNORE = "investigations/\nreports/*.html\nrca.db*\n"

@@ -62,7 +62,7 @@ def test_lifecycle_walks_open_to_done_and_refuses_illegal_moves(reg: Register) -
     with pytest.raises(LifecycleError) as refused:
         reg.set_status(task, "wont_do", reason="too late")
     assert str(refused.value) == (f"{task}: is done and cannot move to wont_do (allowed: reopened)")
-    with pytest.raises(LifecycleError, match="by hand .* verifies a done task"):
+    with pytest.raises(LifecycleError, match=r"by hand .* verifies a done task"):
         reg.set_status(task, "verified")
     with pytest.raises(LifecycleError, match="needs a reason"):
         reg.set_status(task, "reopened")

@@ -109,7 +109,32 @@ def test_a_fix_that_worked_is_verified_when_due(tmp_path: Path) -> None:
     assert 'data-target="vfig-1-before"' in html
     assert 'data-target="vfig-1-after"' in html
     assert "audit chain intact" in team("audit", "verify").stdout
+    assert side_by_side_plots(Path(result["report"]), tmp_path / "review.png") == 2
     print(f"\nstory 1: {task} verified — {result['reason']}")
+
+
+def side_by_side_plots(report: Path, screenshot: Path) -> int:
+    """Open the review in Chromium: no page errors, nothing fetched; count the before/after
+    plots drawn in the verification section."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import ARGS, CHROMIUM
+
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("request", lambda req: requests.append(req.url))
+        page.goto(report.as_uri())
+        page.wait_for_selector(".pair .plotly .main-svg", timeout=20_000)
+        page.locator("#v-1").screenshot(path=str(screenshot))
+        drawn = page.locator(".pair .js-plotly-plot").count()
+        browser.close()
+    assert errors == []
+    assert all(url.startswith("file://") for url in requests), requests
+    return drawn
 
 
 def test_a_fix_that_did_not_work_is_reopened_with_the_new_evidence(tmp_path: Path) -> None:
