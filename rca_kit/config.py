@@ -89,7 +89,9 @@ DEFAULT_DUE_DAYS = {
 
 
 class RegisterSection(_Strict):
-    due_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_DUE_DAYS))
+    due_days: dict[str, Annotated[int, Field(ge=0, le=3650)]] = Field(
+        default_factory=lambda: dict(DEFAULT_DUE_DAYS)
+    )
     team_label: str = "team"  # the alert label that names the owning team
 
     def due_in_days(self, severity: str | None) -> int:

@@ -18,7 +18,7 @@ from . import verification
 from .config import Workspace, parse_duration
 from .evidence.load import Evidence, load_evidence
 from .evidence.snapshot import freeze
-from .exceptions import InputError
+from .exceptions import InputError, RcaKitError
 from .library import load_library, parse_spec
 from .models import HypothesisSpec, Outcome, VerificationCheck, Window
 from .outcome import harvest
@@ -76,16 +76,17 @@ def _when(value: str | datetime | None, what: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _specs(workspace: Workspace) -> dict[str, HypothesisSpec]:
+    library = load_library(
+        workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
+    )
+    return {spec.id: spec for spec in library}
+
+
 def _spec_and_check(
     workspace: Workspace, hypothesis_id: str, version: int
 ) -> tuple[HypothesisSpec, VerificationCheck]:
-    specs = {
-        s.id: s
-        for s in load_library(
-            workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
-        )
-    }
-    spec = specs.get(hypothesis_id)
+    spec = _specs(workspace).get(hypothesis_id)
     if spec is None:
         raise InputError(f"hypothesis {hypothesis_id!r} is no longer in the library")
     if spec.version != version:
@@ -145,9 +146,13 @@ def _verify(
     run = register.run(origin["run_id"])
     original = register.investigation(origin["investigation_id"])
     spec, check = _spec_and_check(workspace, run["hypothesis_id"], run["spec_version"])
-    start = _when(window_start, "--window-start") or _when(task["done_at"], "done_at")
+    done_at = _when(task["done_at"], "done_at")
+    start = _when(window_start, "--window-start") or done_at
     end = _when(window_end, "--window-end") or (now or datetime.now(UTC))
     assert start is not None
+    if end <= start:
+        raise InputError("--window-end must be after the window's start", where=task_id)
+    early = done_at is not None and start < done_at  # a replay of exported evidence, say
     judged = start + parse_duration(check.settle)
     needed = judged + parse_duration(check.period)
     result = VerificationResult(task_id, "pending", "", judged.isoformat(), end.isoformat())
@@ -209,11 +214,17 @@ def _verify(
             investigation_id, [outcome], {spec.id: spec.version}, {spec.id: parameters}
         )
         decision = verification.decide(outcome.verdict, check_result, error=outcome.error)
+        if early:
+            decision = verification.Decision(
+                decision.result,
+                f"{decision.reason} (window chosen to start before the task was marked done)",
+            )
         result.result, result.reason = decision.result, decision.reason
         if decision.result == "pending":
             result.pending_until = None  # more time will not help: data or the test is missing
         register.apply_verification(
             task_id,
+            expected_version=task["version"],  # nobody moved the task while its test ran
             result=decision.result,
             reason=decision.reason,
             investigation_id=investigation_id,
@@ -238,7 +249,7 @@ def _verify(
                 "description": check.description,
             },
         )
-        specs = {s.id: s for s in load_library(workspace.library_dir, workspace.templates_dir)}
+        specs = _specs(workspace)
         result.report = render_investigation(register, original["id"], workspace.reports_dir, specs)
         register.update_investigation(
             investigation_id, action="report.rendered", report=str(result.report)
@@ -256,12 +267,7 @@ def _verify(
 
 def due(register: Register, workspace: Workspace, now: datetime) -> list[tuple[str, datetime]]:
     """Done tasks whose verification period has passed: (task id, when it became due)."""
-    specs = {
-        s.id: s
-        for s in load_library(
-            workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
-        )
-    }
+    specs = _specs(workspace)
     found = []
     for task in register.tasks(statuses=["done"]):
         spec = specs.get(task["hypothesis_id"])
@@ -288,7 +294,14 @@ def verify_due(
         ready = due(register, workspace, moment)
     finally:
         register.close()
-    return [verify_task(workspace, task_id, now=moment, actor=actor) for task_id, _ in ready]
+    results = []
+    for task_id, _ in ready:  # one task's failure must not stop the others (this runs in cron)
+        try:
+            results.append(verify_task(workspace, task_id, now=moment, actor=actor))
+        except RcaKitError as exc:
+            stamp = moment.isoformat()
+            results.append(VerificationResult(task_id, "errored", str(exc), stamp, stamp))
+    return results
 
 
 def verify_after(workspace: Workspace, hypothesis_id: str, done_at: datetime) -> str | None:
@@ -316,12 +329,7 @@ def review_incident(
     actor: str = "rca-kit",
 ) -> tuple[dict[str, Any], Path]:
     """Record the confirmed cause and lessons of an incident; re-render its review."""
-    specs = {
-        s.id: s
-        for s in load_library(
-            workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
-        )
-    }
+    specs = _specs(workspace)
     register = open_register(workspace, actor)
     try:
         review = register.record_review(

@@ -199,6 +199,8 @@ def record_investigation(
     confidence: float = 0.9,
     tasks: tuple[tuple[str, int, int, int], ...] = (("Scale out {service}", 5, 2, 2),),
     folder: Path | None = None,
+    status: str = "firing",
+    ends_at: str = "0001-01-01T00:00:00Z",
     **labels: str,
 ) -> tuple[str, str, list[str]]:
     """Store an alert and an investigation whose hypothesis was supported, without running
@@ -208,7 +210,9 @@ def record_investigation(
     from .intake import parse_alerts
     from .scoring import plan
 
-    payload = alertmanager_payload(name, service=service, starts_at=starts_at, **labels)
+    payload = alertmanager_payload(
+        name, service=service, starts_at=starts_at, status=status, ends_at=ends_at, **labels
+    )
     [alert] = parse_alerts(json.dumps(payload))
     alert_id, _ = register.store_alert(alert)
     investigation_id, _ = register.create_investigation(

@@ -35,12 +35,45 @@ def statistic(values: pd.Series, stat: str) -> float | None:
     return float(getattr(clean, stat)())
 
 
-def coverage(values: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> float:
-    """The share of [start, end] between the first and last observation (0..1)."""
-    if values.empty or end <= start:
+MIN_SAMPLES = 10
+
+
+def step(values: pd.Series) -> pd.Timedelta | None:
+    """The series' usual sampling interval (median gap), or None with fewer than 2 samples."""
+    stamps = pd.Series(values.dropna().index.unique()).sort_values()
+    gaps = stamps.diff().dropna()
+    return pd.Timedelta(gaps.median()) if len(gaps) else None
+
+
+def coverage(
+    values: pd.Series,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    interval: pd.Timedelta | None = None,
+) -> float:
+    """The share of [start, end]'s sampling intervals that hold at least one finite value.
+
+    The interval is the series' own step before the fix when known (so a metric that stopped
+    reporting cannot look covered by two samples at the ends), else its step after it.
+    """
+    inside = values.loc[(values.index >= start) & (values.index <= end)].dropna()
+    if inside.empty or end <= start:
         return 0.0
-    first, last = max(values.index.min(), start), min(values.index.max(), end)
-    return float(max(0.0, min(1.0, (last - first) / (end - start))))
+    width = interval or step(inside) or (end - start)
+    width = max(width, pd.Timedelta(seconds=1))
+    slots = max(int((end - start) / width), 1)
+    offsets = pd.Series(inside.index, dtype="datetime64[ns, UTC]") - start
+    filled = (offsets // width).clip(upper=slots - 1).nunique()
+    return float(min(filled / slots, 1.0))
+
+
+def _interval(before: pd.Timedelta | None, after: pd.Timedelta | None) -> pd.Timedelta | None:
+    """The slot width coverage is counted in: the coarser of the two steps (a scrape interval
+    may change with the fix), but at most 6x the step before (a series that turned sparse
+    is not covered)."""
+    if before is None or after is None:
+        return before or after
+    return min(max(before, after), 6 * before)
 
 
 @dataclass(frozen=True)
@@ -85,10 +118,11 @@ def _one(
 ) -> MetricCheck:
     base = statistic(before, check.stat)
     value = statistic(after, check.stat)
-    covered = coverage(after.dropna(), start, end)
+    covered = coverage(after, start, end, _interval(step(before), step(after)))
     bounds = _bounds(check, base)
     needs_baseline = check.max_ratio_to_baseline or check.min_ratio_to_baseline
-    judged = value is not None and covered >= check.min_coverage and bounds
+    enough = len(after.dropna()) >= MIN_SAMPLES and covered >= check.min_coverage
+    judged = value is not None and enough and bounds
     if needs_baseline and base is None:
         judged = False
     text = " and ".join(f"{op} {limit:.4g}" for op, limit in bounds) or "(no baseline)"
@@ -144,7 +178,7 @@ def decide(verdict: str, check: CheckResult, *, error: str | None = None) -> Dec
         return Decision("errored", f"the re-run errored: {error or 'see its notebook'}")
     if verdict == "supported":
         return Decision("reopened", f"the criterion is met again after the fix; {check.summary}")
-    if check.passed is False:
+    if check.passed is False:  # even when the re-run could not judge: the symptom is measured
         return Decision("reopened", f"the symptom is still there: {check.summary}")
     if verdict == "inconclusive":
         return Decision("pending", f"the re-run was inconclusive (missing data); {check.summary}")

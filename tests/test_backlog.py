@@ -281,6 +281,13 @@ def test_a_release_0_1_0_database_upgrades_in_place(database_url: str, tmp_path:
         assert second["team"] == "data-platform"
         assert reg.task(top["id"])["evidence"][0]["kind"] == "origin"
         reg.assign(top["id"], "alice")  # and the migrated task is editable
+        _, _, [again] = record_investigation(
+            reg,
+            starts_at="2026-11-25T10:00:00Z",
+            tasks=(("Scale out {service} to restore processing headroom", 5, 2, 2),),
+        )
+        assert again == top["id"]  # a recurrence links to the task 0.1.0 wrote
+        assert reg.task(again)["occurrences"] == 2
         with reg.engine.connect() as conn:
             diffs = compare_metadata(MigrationContext.configure(conn), metadata)
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD
@@ -293,3 +300,68 @@ def test_a_release_0_1_0_database_upgrades_in_place(database_url: str, tmp_path:
 def _benign(diff: object) -> bool:
     """Type differences the databases report for the same declared type (JSON on SQLite)."""
     return isinstance(diff, list) and all(d[0] == "modify_type" for d in diff)
+
+
+def test_a_resolved_notice_is_the_same_occurrence_not_a_recurrence(reg: Register) -> None:
+    """Investigating an alert's resolved notification neither counts nor reopens anything."""
+    _, _, [task] = record_investigation(reg)
+    reg.set_status(task, "done")
+    _, _, [same] = record_investigation(reg, status="resolved", ends_at="2026-11-20T13:00:00Z")
+    row = reg.task(same)
+    assert same == task
+    assert (row["status"], row["occurrences"]) == ("done", 1)
+    assert row["evidence"][-1]["kind"] == "rerun"
+
+
+def test_a_verification_never_moves_a_task_changed_while_it_ran(reg: Register) -> None:
+    """A stale version is a conflict; a task no longer done cannot be verified or reopened."""
+    _, _, [task] = record_investigation(reg)
+    done = reg.set_status(task, "done")
+    reg.assign(task, "alice")  # someone edits it while the notebook runs
+    outcome = {"investigation_id": None, "run_id": None, "alert_id": None, "verdict": "refuted"}
+    with pytest.raises(ConflictError):
+        reg.apply_verification(
+            task,
+            result="verified",
+            reason="r",
+            confidence=0.9,
+            expected_version=done["version"],
+            **outcome,
+        )
+    reg.set_status(task, "reopened", reason="recurred")
+    with pytest.raises(LifecycleError, match="only a done task"):
+        reg.apply_verification(task, result="reopened", reason="r", confidence=0.9, **outcome)
+    assert reg.task(task)["status"] == "reopened"
+
+
+def test_untrusted_text_is_bounded_and_non_finite_scores_refused(reg: Register) -> None:
+    """Control characters and huge texts never reach the register; NaN is not a score."""
+    _, _, [task] = record_investigation(reg, team="data\x1b[31m-platform" + "x" * 500)
+    row = reg.task(task)
+    assert row["team"].startswith("data[31m-platform")
+    assert len(row["team"]) == 200
+    with pytest.raises(InputError, match="--score must be a number"):
+        reg.reprioritize(
+            task, override={"score": float("nan")}, rationale="r", authority="head-of-data"
+        )
+    moved = reg.set_status(task, "wont_do", reason="no\x07 budget" + "!" * 5000)
+    assert moved["status_reason"] == "no budget" + "!" * 1991
+    reg.verify_audit()
+
+
+def test_sqlite_readers_never_block_a_writer(tmp_path: Path) -> None:
+    """An open read transaction (a report being rendered) does not make writes wait."""
+    import time
+
+    url = f"sqlite:///{tmp_path}/rca.db"
+    reader, writer = Register(url, SETTINGS), Register(url, SETTINGS)
+    try:
+        _, _, [task] = record_investigation(writer)
+        with reader.engine.connect() as conn:
+            conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar()  # holds a snapshot
+            started = time.monotonic()
+            writer.assign(task, "alice")
+            assert time.monotonic() - started < 2
+    finally:
+        reader.close()
+        writer.close()

@@ -51,7 +51,21 @@ def _own_database(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # helpers -------------------------------------------------------------------------------------
+def remove(root: Path, header: str) -> None:
+    """Drop one [section] of rca.toml (the scaffold sets some that tests replace)."""
+    toml = root / "rca.toml"
+    kept, skipping = [], False
+    for line in toml.read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith("["):
+            skipping = line.split("#")[0].strip() == header
+        if not skipping:
+            kept.append(line)
+    toml.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
 def append(root: Path, text: str) -> None:
+    """Set one [section] of rca.toml, replacing the scaffold's if it has one."""
+    remove(root, text.strip().splitlines()[0])
     with (root / "rca.toml").open("a", encoding="utf-8") as toml:
         toml.write("\n" + text + "\n")
 
@@ -243,6 +257,7 @@ def test_due_dates_follow_severity(rca: Rca, workspace_dir: Path) -> None:
 # governance ----------------------------------------------------------------------------------
 def test_reprioritize_is_governed_and_audited(rca: Rca, workspace_dir: Path) -> None:
     """Only a configured authority with a rationale may override; list/show show both scores."""
+    remove(workspace_dir, "[governance]")
     _, _, [mine] = seed(workspace_dir, severity="critical", team="data-platform")
     _, _, [theirs] = seed(
         workspace_dir, service="billing", team="payments", tasks=(("Roll back {service}", 3, 2, 2),)
@@ -440,7 +455,11 @@ def test_export_files_and_a_linked_jira_update(rca: Rca, workspace_dir: Path) ->
     line = one_line_error(rca("register", "export", "--format", "csv", "--post"))
     assert "--post works with --format github or jira" in line
     line = one_line_error(rca("register", "link", first, "--external", "not a key"))
-    assert "cannot tell the tracker from 'not a key'" in line
+    assert "'not a key' is neither a GitHub issue" in line
+    line = one_line_error(rca("register", "link", first, "--external", "org/repo12"))
+    assert "'org/repo12' is neither" in line  # the exporter could never update it
+    line = one_line_error(rca("register", "link", first, "--external", "#4", "--system", "jira"))
+    assert "'#4' is not a jira key" in line
 
     append(workspace_dir, '[tickets]\njira_project = "OPS"')
     linked = ok(rca, "register", "link", first, "--external", "OPS-7")

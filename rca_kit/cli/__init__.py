@@ -6,10 +6,10 @@ papermill or jupyter.
 
 from __future__ import annotations
 
-from . import backlog, commands, loop
+from . import backlog, commands, loop, tickets
 from .base import cli
 
-__all__ = ["backlog", "cli", "commands", "loop", "main"]
+__all__ = ["backlog", "cli", "commands", "loop", "main", "tickets"]
 
 
 def main() -> None:

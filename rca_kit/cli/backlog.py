@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..exceptions import InputError
-from ..lifecycle import ACTIVE, STATUSES
+from ..lifecycle import STATUSES
 from .base import _workspace, actor, cli, handled
 
 if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
     from ..register import Register
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _EXPECT = click.option(
     "--expect-version",
     type=int,
@@ -69,6 +70,12 @@ def _echo_json(value: Any) -> None:
     click.echo(json.dumps(value, default=str))
 
 
+def echo(text: str) -> None:
+    """Print text that holds alert-derived values: control characters (ANSI escapes, bells)
+    are shown as '?', never sent to the terminal."""
+    click.echo(_CONTROL.sub("?", text))
+
+
 @cli.group()
 def register() -> None:
     """The remediation register: tasks, owners, lifecycle, governance, tickets."""
@@ -89,11 +96,11 @@ def register_list(
         _echo_json(rows)
         return
     if not rows:
-        click.echo("no tasks")
+        echo("no tasks")
     for row in rows:
         owner = row["owner"] or "unassigned"
         due = f"{row['due_date']}{' OVERDUE' if row['overdue'] else ''}"
-        click.echo(
+        echo(
             f"{row['rank']:>3}  {_score(row)}  {row['id']}  {row['status']:<11} "
             f"{owner:<12} {due:<18} {row['title']}"
         )
@@ -154,7 +161,7 @@ def register_show(ctx: click.Context, task_id: str, as_json: bool) -> None:
         lines.append(f"    #{event['seq']} {event['at']} {event['action']} by {who}{note}")
         if moved:
             lines.append(f"         {moved}")
-    click.echo("\n".join(lines))
+    echo("\n".join(lines))
 
 
 @register.command("assign")
@@ -230,6 +237,8 @@ def register_reprioritize(
     expect_version: int | None,
 ) -> None:
     """Override a task's priority (score, or impact/effort/risk) with a rationale."""
+    if new_score is not None and not math.isfinite(new_score):
+        raise InputError(f"--score must be a number from 0 to 100, got {new_score}")
     factors = {k: v for k, v in (("impact", impact), ("effort", effort), ("risk", risk)) if v}
     chosen = sum([new_score is not None, bool(factors), clear])
     if chosen != 1:
@@ -258,15 +267,15 @@ def register_agenda(ctx: click.Context, as_json: bool) -> None:
         _echo_json(agenda)
         return
     since = agenda["since"]
-    click.echo(
+    echo(
         f"since the review of {since['at']} by {since['authority']}"
         if since
         else "since the start (no review yet)"
     )
     if not agenda["items"]:
-        click.echo("nothing needs a decision")
+        echo("nothing needs a decision")
     for item in agenda["items"]:
-        click.echo(
+        echo(
             f"{item['rank']:>3}  {item['score']:5.1f}  {item['id']}  {item['status']:<11} "
             f"{item['title']}\n       {'; '.join(item['reasons'])}"
         )
@@ -286,109 +295,3 @@ def register_reviewed(ctx: click.Context, authority: str, notes: str | None) -> 
     click.echo(
         f"review recorded at {review['at']} by {review['authority']} ({review['items']} items)"
     )
-
-
-_JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-\d+$")
-_GITHUB_KEY = re.compile(r"^(?:[\w.-]+/[\w.-]+)?#?\d+$")
-
-
-@register.command("link")
-@click.argument("task_id")
-@click.option("--external", "key", required=True, help="The tracker's key: OPS-7, #42 …")
-@click.option("--system", type=click.Choice(["github", "jira"]), help="Default: from the key.")
-@_EXPECT
-@click.pass_context
-@handled
-def register_link(
-    ctx: click.Context, task_id: str, key: str, system: str | None, expect_version: int | None
-) -> None:
-    """Store a tracker's key for a task: later exports update that ticket."""
-    if system is None:
-        system = "jira" if _JIRA_KEY.match(key) else "github" if _GITHUB_KEY.match(key) else None
-        if system is None:
-            raise InputError(f"cannot tell the tracker from {key!r}: add --system github|jira")
-    with _register(ctx) as reg:
-        row = reg.link(task_id, system, key, expected_version=expect_version)
-    click.echo(f"{row['id']}: linked to {system} {row['external'][system]}")
-
-
-@register.command("export")
-@click.option(
-    "--format", "fmt", required=True, type=click.Choice(["csv", "json", "github", "jira"])
-)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
-@click.option("--post", is_flag=True, help="Send to the tracker ([tickets] in rca.toml).")
-@_filters
-@click.pass_context
-@handled
-def register_export(
-    ctx: click.Context,
-    /,
-    fmt: str,
-    output: Path | None,
-    post: bool,
-    investigation: str | None,
-    **filters: Any,
-) -> None:
-    """Export tasks as CSV, JSON, or GitHub/Jira issue payloads (linked tasks as updates).
-
-    Without --status: open work, plus closed tasks already linked to a ticket (so their
-    tickets get the final status)."""
-    from ..fsutil import atomic_write
-    from ..register import tickets
-
-    settings = _workspace(ctx).settings.tickets
-    if post and fmt not in ("github", "jira"):
-        raise InputError("--post works with --format github or jira")
-    with _register(ctx) as reg:
-        rows = [
-            _for_tracker(reg.task(row["id"]) | {"rank": row["rank"]}, fmt)
-            for row in reg.tasks(investigation_id=investigation, **filters)
-            if filters.get("statuses") or row["status"] in ACTIVE or row["external"]
-        ]
-        text = (
-            tickets.to_csv(rows)
-            if fmt == "csv"
-            else json.dumps(tickets.export_items(rows, fmt, settings), default=str, indent=2)
-        )
-        if output:
-            atomic_write(output, text)
-            click.echo(f"{len(rows)} tasks written to {output}", err=True)
-        elif not post:
-            click.echo(text, nl=not text.endswith("\n"))
-        if post:
-            _post(reg, tickets.export_items(rows, fmt, settings), fmt, settings)
-
-
-def _for_tracker(row: dict[str, Any], fmt: str) -> dict[str, Any]:
-    """The row as the exporter sees it: the ticket of this tracker (all of them for files)."""
-    links = row["external"] or {}
-    if fmt in ("github", "jira"):
-        key = links.get(fmt)
-        return {**row, "external_system": fmt if key else None, "external_key": key}
-    return {
-        **row,
-        "external_system": ",".join(sorted(links)) or None,
-        "external_key": ",".join(links[k] for k in sorted(links)) or None,
-    }
-
-
-def _post(reg: Register, items: list[dict[str, Any]], fmt: str, settings: Any) -> None:
-    from ..register import tickets
-
-    try:
-        results = tickets.post(items, fmt, settings)
-    except tickets.TicketPostError as exc:
-        _record_links(reg, exc.posted, fmt)
-        raise
-    _record_links(reg, results, fmt)
-    created = sum(r["action"] == "create" for r in results)
-    updated = len(results) - created
-    click.echo(f"posted {len(results)} tickets to {fmt}: {created} created, {updated} updated")
-
-
-def _record_links(reg: Register, results: list[dict[str, Any]], fmt: str) -> None:
-    """Link every ticket the tracker created, so a later export updates it."""
-    for result in results:
-        if result["action"] == "create" and result.get("external_key"):
-            reg.link(result["task_id"], fmt, str(result["external_key"]))

@@ -35,6 +35,10 @@ _FIELDS = (
 # the columns of a task whose values the audit chain vouches for
 TASK_SEALED = (
     "id",
+    "investigation_id",
+    "run_id",
+    "description",
+    "status_reason",
     "hypothesis_id",
     "spec_task",
     "service",

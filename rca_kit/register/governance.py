@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from . import audit
 from .backlog import ranked
 from .ids import now_iso
 from .schema import audit_events, register_reviews
-from .tasks import get, scores, write
+from .tasks import get, plain, scores, write
 
 
 def authorize(
@@ -52,8 +53,13 @@ def reprioritize(
     expected_version: int | None = None,
 ) -> dict[str, Any]:
     """Set (or, with override=None, clear) a decision authority's override of a task."""
-    if not rationale.strip():
+    rationale = plain(rationale)
+    if not rationale:
         raise InputError("--rationale is required: say why the priority changes")
+    if override and override.get("score") is not None:
+        value = float(override["score"])
+        if not (math.isfinite(value) and 0 <= value <= 100):
+            raise InputError(f"--score must be a number from 0 to 100, got {value}")
     before = get(conn, task_id)
     name = authorize(governance, authority, team=before["team"], severity=before["severity"])
     current = before["override"]
@@ -142,6 +148,7 @@ def reviewed(
             f"{name!r} may not record register reviews: only [governance] authorities may",
             hint="see [governance] in rca.toml",
         )
+    notes = plain(notes or "") or None
     covered = len(agenda(conn)["items"])  # what this review covered
     seq = audit.append(
         conn,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from .schema import metadata
+from .schema import metadata, writing
 
 HEAD = "0002"
 BASELINE = "0001"
@@ -41,7 +41,7 @@ def migrate(engine: sa.Engine) -> str | None:
             return HEAD
     from alembic import command
 
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         found = current_revision(conn)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 metadata = sa.MetaData()
+_WRITE = "rca_kit_write"  # a connection.info flag: this transaction will write
 _ts = sa.String(40)  # ISO 8601 UTC text: portable, sortable
 
 alerts = sa.Table(
@@ -207,7 +210,21 @@ def make_engine(url: str) -> sa.Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        # a deferred transaction that upgrades to a write fails at once with SQLITE_BUSY
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock up front (a deferred transaction that upgrades to a
+        # write fails at once with SQLITE_BUSY); readers stay deferred and, in WAL mode,
+        # never block a writer or each other
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.get(_WRITE) else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def writing(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One write transaction: on SQLite it holds the write lock from its first statement."""
+    with engine.connect() as conn:
+        conn.info[_WRITE] = True
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop(_WRITE, None)

@@ -16,7 +16,7 @@ from ..models import Alert, Outcome
 from . import audit, tasks
 from .ids import new_id, now_iso
 from .migrate import migrate
-from .schema import alerts, dead_letters, investigations, make_engine, runs
+from .schema import alerts, dead_letters, investigations, make_engine, runs, writing
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -46,7 +46,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """One serialized write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL table lock)."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             audit.lock(conn)
             yield conn
 

@@ -7,6 +7,7 @@ task's row afterwards.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +23,12 @@ from .ids import new_id, now_iso
 from .schema import alerts, investigations, runs, task_evidence, tasks
 
 DueDays = Callable[[str | None], int]
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text: str, limit: int = 2000) -> str:
+    """Untrusted free text as stored: no control characters (newlines kept), bounded."""
+    return _CONTROL.sub("", text).strip()[:limit]
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,14 @@ def write(
 
 def _alert_context(conn: sa.Connection, investigation_id: str) -> Mapping[str, Any]:
     query = (
-        sa.select(alerts.c.id, alerts.c.service, alerts.c.severity, alerts.c.labels)
+        sa.select(
+            alerts.c.id,
+            alerts.c.service,
+            alerts.c.severity,
+            alerts.c.labels,
+            alerts.c.fingerprint,
+            alerts.c.starts_at,
+        )
         .select_from(investigations.join(alerts, alerts.c.id == investigations.c.alert_id))
         .where(investigations.c.id == investigation_id)
     )
@@ -159,6 +173,7 @@ def _create(
     task_id, stamp = new_id("task"), now_iso()
     labels = alert["labels"] or {}
     team = labels.get(context.team_label) if isinstance(labels, dict) else None
+    team = plain(team, 200) if isinstance(team, str) else None
     row: dict[str, Any] = {
         "id": task_id,
         "investigation_id": investigation_id,
@@ -166,7 +181,7 @@ def _create(
         "hypothesis_id": planned.hypothesis_id,
         "spec_task": planned.spec_task or planned.title,
         "service": alert["service"] or "",
-        "team": team if isinstance(team, str) else None,
+        "team": team or None,
         "severity": alert["severity"],
         "title": planned.title,
         "description": planned.description,
@@ -212,9 +227,15 @@ def _create(
     return task_id
 
 
-def linked_alerts(conn: sa.Connection, task_id: str) -> set[str]:
-    query = sa.select(task_evidence.c.alert_id).where(task_evidence.c.task_id == task_id)
-    return {a for a in conn.execute(query).scalars() if a}
+def occurrences(conn: sa.Connection, task_id: str) -> set[tuple[str, str]]:
+    """The alert occurrences behind a task: (fingerprint, startsAt), so that the resolved
+    notice of an alert is the same occurrence as its firing one, not a recurrence."""
+    query = (
+        sa.select(alerts.c.fingerprint, alerts.c.starts_at)
+        .select_from(task_evidence.join(alerts, alerts.c.id == task_evidence.c.alert_id))
+        .where(task_evidence.c.task_id == task_id)
+    )
+    return {(str(f), str(s)) for f, s in conn.execute(query)}
 
 
 def propose(
@@ -229,13 +250,14 @@ def propose(
     ids: list[str] = []
     for task in planned:
         run_id = run_ids.get(task.hypothesis_id)
-        identity = (task.hypothesis_id, task.spec_task or task.title, alert["service"] or "")
+        # tasks migrated from 0.1.0 carry their rendered title as spec_task
+        names = {task.spec_task or task.title, task.title}
         query = (
             sa.select(tasks)
             .where(
-                tasks.c.hypothesis_id == identity[0],
-                tasks.c.spec_task == identity[1],
-                tasks.c.service == identity[2],
+                tasks.c.hypothesis_id == task.hypothesis_id,
+                tasks.c.spec_task.in_(sorted(names)),
+                tasks.c.service == (alert["service"] or ""),
             )
             .order_by(tasks.c.created_at, tasks.c.id)
         )
@@ -252,8 +274,9 @@ def propose(
                 )
             )
             continue
-        seen = linked_alerts(conn, existing["id"])
-        kind = "rerun" if alert["id"] in seen else "recurrence"
+        seen = occurrences(conn, existing["id"])
+        occurrence = (str(alert["fingerprint"]), str(alert["starts_at"]))
+        kind = "rerun" if occurrence in seen else "recurrence"
         _link(
             conn,
             existing["id"],
@@ -265,7 +288,7 @@ def propose(
         )
         changes: dict[str, Any] = {
             "confidence": task.confidence,
-            "occurrences": len(seen | {alert["id"]}),
+            "occurrences": len(seen | {occurrence}),
         }
         if kind == "recurrence" and existing["status"] in ("done", "verified"):
             changes.update(
@@ -329,7 +352,7 @@ def set_status(
         task_id, before["status"], status, reason=reason, by_verification=by_verification
     )
     stamp = now_iso()
-    changes: dict[str, Any] = {"status": status, "status_reason": (reason or "").strip() or None}
+    changes: dict[str, Any] = {"status": status, "status_reason": plain(reason or "") or None}
     if status == "done":
         changes["done_at"] = stamp
     if status == "verified":
@@ -342,7 +365,7 @@ def set_status(
         action=f"task.{status}",
         actor=actor,
         expected_version=expected_version,
-        rationale=reason,
+        rationale=changes["status_reason"],
     )
 
 

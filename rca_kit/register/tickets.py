@@ -37,6 +37,29 @@ _JIRA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-\d+$")
 _GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$")
 
 
+def tracker_key(key: str, system: str | None = None) -> tuple[str, str]:
+    """(tracker, key) for a ticket key the exporter can later update; InputError otherwise.
+
+    GitHub: 42, #42 or owner/repo#42; Jira: PROJ-7. Without `system` it is told from the key.
+    """
+    key = key.strip()
+    found = {"github": _GITHUB_KEY.match(key), "jira": _JIRA_KEY.match(key)}
+    if system is None:
+        system = next((name for name, match in found.items() if match), None)
+        if system is None:
+            msg = (
+                f"{key[:80]!r} is neither a GitHub issue (42, #42, owner/repo#42) "
+                "nor a Jira key (OPS-7)"
+            )
+            raise InputError(msg)
+    if system not in found:
+        raise InputError(f"unknown tracker {system!r} (one of: github, jira)")
+    if not found[system]:
+        example = "42, #42 or owner/repo#42" if system == "github" else "OPS-7"
+        raise InputError(f"{key[:80]!r} is not a {system} key (like {example})")
+    return system, key
+
+
 class TicketPostError(RcaKitError):
     """Posting stopped at a failed request; `posted` holds the results sent before it."""
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..exceptions import ConflictError, LifecycleError
 from . import audit
 from .schema import investigations, task_evidence
 from .tasks import Context, _due, _link, get, rescore, set_status
@@ -23,8 +24,19 @@ def apply(
     verdict: str | None,
     confidence: float | None,
     context: Context,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
-    """Record a verification's evidence and move the task (verified / reopened) or note it."""
+    """Record a verification's evidence and move the task (verified / reopened) or note it.
+
+    Only the task as it was when its test started may be moved: if anyone changed it while
+    the notebook ran (reopened by a recurrence, marked done again), nothing is written.
+    """
+    current = get(conn, task_id)
+    if expected_version is not None and current["version"] != expected_version:
+        raise ConflictError(task_id, int(current["version"]), expected_version)
+    if current["status"] != "done":
+        msg = f"is {current['status']}; only a done task's fix can be verified"
+        raise LifecycleError(msg, where=task_id)
     if investigation_id is not None:
         _link(
             conn,
