@@ -12,8 +12,8 @@ Library statistics, per hypothesis id, over runs of investigations of kind "inci
   documented consequence of the cause).
 - precision = confirmed / (confirmed + false_positives); None when both are 0 (never NaN).
 - median_time_to_verdict_s: the median `duration_s` of its runs; None without runs.
-- fixes_verified: its tasks whose status is "verified" now (the fix passed its post-fix check
-  and has not recurred since).
+- fixes_verified: verifications of its tasks whose result is "verified": the fix passed its
+  post-fix check (a later recurrence reopens the task, but that verification happened).
 - fixes_reopened: verifications of its tasks whose result (`verification["result"]` of the
   verification investigation) is "reopened": the fix failed its post-fix check.
 
@@ -80,7 +80,6 @@ def precision(confirmed: int, false_positives: int) -> float | None:
 def library_stats(
     runs: Iterable[Row],
     reviews: Iterable[Row],
-    tasks: Iterable[Row],
     verifications: Iterable[Row],
     *,
     ids: Iterable[str] = (),
@@ -88,9 +87,8 @@ def library_stats(
     """Per-hypothesis statistics (see the module docstring), sorted by id.
 
     runs: hypothesis_id, verdict, duration_s, kind (the investigation's; missing = incident);
-    reviews: investigation_id, root_cause, false_positives, created_at, id; tasks:
-    hypothesis_id, status; verifications: hypothesis_id (of the task), verification (the
-    investigation's JSON). `ids` adds rows of zeros for hypotheses that never ran.
+    reviews: investigation_id, root_cause, false_positives, created_at, id; verifications:
+    hypothesis_id (of the task), verification (the investigation's JSON). `ids` adds rows of zeros for hypotheses that never ran.
     """
     verdicts: dict[str, Counter[str]] = defaultdict(Counter)
     durations: dict[str, list[float]] = defaultdict(list)
@@ -107,13 +105,13 @@ def library_stats(
         if review["root_cause"] != OTHER:
             confirmed[str(review["root_cause"])] += 1
         false_positives.update(str(h) for h in set(review.get("false_positives") or ()))
-    verified = Counter(str(t["hypothesis_id"]) for t in tasks if t["status"] == "verified")
-    reopened = Counter(
-        str(v["hypothesis_id"])
+    results = [
+        (str(v["hypothesis_id"]), v["verification"].get("result"))
         for v in verifications
         if isinstance(v.get("verification"), Mapping)
-        and v["verification"].get("result") == REOPENED
-    )
+    ]
+    verified = Counter(h for h, result in results if result == "verified")
+    reopened = Counter(h for h, result in results if result == REOPENED)
     every = {*ids, *verdicts, *confirmed, *false_positives, *verified, *reopened}
     rows = []
     for hypothesis in sorted(every):

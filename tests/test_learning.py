@@ -65,7 +65,6 @@ def test_precision_is_none_when_never_judged_and_never_nan() -> None:
         [{"hypothesis_id": "a", "verdict": "refuted", "duration_s": 2.0, "kind": "incident"}],
         [],
         [],
-        [],
         ids=["b"],
     )
     for row in rows:
@@ -94,13 +93,12 @@ def test_library_stats_count_incident_runs_latest_reviews_and_fixes() -> None:
         {"id": 3, "investigation_id": "i2", "root_cause": "other", "false_positives": ["a"],
          "created_at": "2026-11-02T00:00:00+00:00"},
     ]  # fmt: skip
-    tasks = [{"hypothesis_id": "a", "status": "verified"}, {"hypothesis_id": "a", "status": "done"}]
     verifications = [
         {"hypothesis_id": "a", "verification": {"result": "reopened"}},
         {"hypothesis_id": "a", "verification": {"result": "verified"}},
         {"hypothesis_id": "a", "verification": None},
     ]
-    rows = learning.library_stats(runs, reviews, tasks, verifications)
+    rows = learning.library_stats(runs, reviews, verifications)
     assert [r["hypothesis_id"] for r in rows] == ["a"]  # "other" is no hypothesis; b was revised
     a = rows[0]
     assert (a["runs"], a["supported"], a["errored"], a["refuted"]) == (3, 2, 1, 0)

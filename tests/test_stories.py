@@ -236,6 +236,7 @@ def test_a_repeat_incident_links_learns_priors_and_a_review_lowers_precision(
     score_before = team.json("register", "show", task)["score"]
     stats = {s["hypothesis_id"]: s for s in team.json("library", "stats")}
     assert stats["backpressure"]["precision"] == 1.0
+    assert stats["backpressure"]["fixes_verified"] == 1
 
     two = team.json("investigate", "second.json", "--now", fired(second))
     assert two["alert_id"] != one["alert_id"]

@@ -47,7 +47,6 @@ def library_stats(
             investigations, investigations.c.id == incident_reviews.c.investigation_id
         ).join(alerts, alerts.c.id == investigations.c.alert_id)
     )
-    task_query = sa.select(tasks.c.id, tasks.c.hypothesis_id, tasks.c.status)
     verification_query = sa.select(
         tasks.c.hypothesis_id, investigations.c.verification
     ).select_from(investigations.join(tasks, tasks.c.id == investigations.c.task_id))
@@ -55,12 +54,10 @@ def library_stats(
     if service is not None:
         run_query = run_query.where(alerts.c.service == service)
         review_query = review_query.where(alerts.c.service == service)
-        task_query = task_query.where(tasks.c.service == service)
         verification_query = verification_query.where(tasks.c.service == service)
     return learning.library_stats(
         _rows(conn, run_query),
         _rows(conn, review_query),
-        _rows(conn, task_query),
         _rows(conn, verification_query),
         ids=ids,
     )
