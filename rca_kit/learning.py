@@ -88,7 +88,8 @@ def library_stats(
 
     runs: hypothesis_id, verdict, duration_s, kind (the investigation's; missing = incident);
     reviews: investigation_id, root_cause, false_positives, created_at, id; verifications:
-    hypothesis_id (of the task), verification (the investigation's JSON). `ids` adds rows of zeros for hypotheses that never ran.
+    hypothesis_id (of the task), verification (the investigation's JSON). `ids` adds rows of
+    zeros for hypotheses that never ran.
     """
     verdicts: dict[str, Counter[str]] = defaultdict(Counter)
     durations: dict[str, list[float]] = defaultdict(list)
