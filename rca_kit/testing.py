@@ -189,6 +189,16 @@ def investigate_scenario(scenario: Any, root: Path) -> Any:
     return workspace, investigate(workspace, alert_id, now=export_end(scenario))
 
 
+def one_line_error(done: Any, code: int = 2) -> str:
+    """Assert a finished `rca` run failed the way a user mistake must: the exit code, one line
+    on stderr, no traceback; return that line."""
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    return str(lines[0])
+
+
 def record_investigation(
     register: Any,
     *,

@@ -9,15 +9,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from rca_kit.testing import one_line_error
+
 Rca = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 def test_bad_alert_file_is_dead_lettered(rca: Rca, workspace_dir: Path) -> None:

@@ -28,7 +28,7 @@ import pytest
 from rca_kit.config import find_workspace
 from rca_kit.register import Register
 from rca_kit.register.tickets import CSV_HEADER
-from rca_kit.testing import record_investigation
+from rca_kit.testing import one_line_error, record_investigation
 
 Rca = Callable[..., subprocess.CompletedProcess[str]]
 RCA = str(Path(sys.executable).parent / "rca")
@@ -122,14 +122,6 @@ def as_json(rca: Rca, *args: str) -> Any:
 
 def ids(rca: Rca, *filters: str) -> list[str]:
     return [row["id"] for row in as_json(rca, "register", "list", "--json", *filters)]
-
-
-def one_line_error(done: subprocess.CompletedProcess[str], code: int = 2) -> str:
-    assert done.returncode == code, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 def today(days: int = 0) -> str:

@@ -21,7 +21,7 @@ from rca_kit.intake import parse_alerts
 from rca_kit.models import Outcome
 from rca_kit.register import Register, history
 from rca_kit.register import tasks as task_ops
-from rca_kit.testing import alertmanager_payload, record_investigation
+from rca_kit.testing import alertmanager_payload, one_line_error, record_investigation
 
 Rca = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -305,12 +305,6 @@ def test_incident_metrics_on_stored_alerts(register: Register) -> None:
 
 
 # command line -------------------------------------------------------------------------------
-def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 def test_library_stats_and_report_from_the_command_line(rca: Rca, workspace: Workspace) -> None:
