@@ -365,3 +365,16 @@ def test_sqlite_readers_never_block_a_writer(tmp_path: Path) -> None:
     finally:
         reader.close()
         writer.close()
+
+
+def test_moving_a_task_to_another_team_is_a_governed_decision(reg: Register) -> None:
+    """A task leaves its team only by the decision of an authority for that team."""
+    _, _, [task] = record_investigation(reg, team="data-platform")
+    reg.assign(task, "alice", "data-platform")  # the same team: no decision needed
+    with pytest.raises(InputError, match="is a decision"):
+        reg.assign(task, "bob", "payments")
+    with pytest.raises(NotAuthorizedError):
+        reg.assign(task, "bob", "payments", authority="incident-commander")
+    moved = reg.assign(task, "bob", "payments", authority="dp-lead")
+    assert (moved["owner"], moved["team"]) == ("bob", "payments")
+    assert reg.task(task)["audit"][-1]["authority"] == "dp-lead"

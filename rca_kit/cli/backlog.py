@@ -168,15 +168,21 @@ def register_show(ctx: click.Context, task_id: str, as_json: bool) -> None:
 @click.argument("task_id")
 @click.option("--owner", required=True, help="Who does the work.")
 @click.option("--team", help="The team that owns it.")
+@click.option("--authority", help="Who decides a move to another team ([governance]).")
 @_EXPECT
 @click.pass_context
 @handled
 def register_assign(
-    ctx: click.Context, task_id: str, owner: str, team: str | None, expect_version: int | None
+    ctx: click.Context,
+    task_id: str,
+    owner: str,
+    team: str | None,
+    authority: str | None,
+    expect_version: int | None,
 ) -> None:
-    """Give a task an owner (and a team)."""
+    """Give a task an owner (and a team; moving it from its team needs --authority)."""
     with _register(ctx) as reg:
-        row = reg.assign(task_id, owner, team, expected_version=expect_version)
+        row = reg.assign(task_id, owner, team, expected_version=expect_version, authority=authority)
     click.echo(
         f"{row['id']}: owner {row['owner']}, team {row['team'] or '-'} (version {row['version']})"
     )

@@ -132,6 +132,7 @@ def assign(
     team: str | None,
     actor: str,
     expected_version: int | None = None,
+    authority: str | None = None,
 ) -> dict[str, Any]:
     before = get(conn, task_id)
     changes: dict[str, Any] = {"owner": clean_name(owner, "--owner")}
@@ -144,6 +145,7 @@ def assign(
         action="task.assigned",
         actor=actor,
         expected_version=expected_version,
+        authority=authority,
     )
 
 

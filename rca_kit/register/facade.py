@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..exceptions import InputError
 from ..models import ScoredTask
 from . import audit, backlog, governance, reviews, tasks, verifications
 from .store import Store
@@ -34,6 +35,11 @@ class Register(Store):
         with self.engine.connect() as conn:
             return backlog.detail(conn, task_id)
 
+    def evidence(self, task_id: str) -> list[dict[str, Any]]:
+        """Every investigation behind a task, oldest first (see tasks.evidence)."""
+        with self.engine.connect() as conn:
+            return tasks.evidence(conn, task_id)
+
     def assign(
         self,
         task_id: str,
@@ -41,8 +47,24 @@ class Register(Store):
         team: str | None = None,
         *,
         expected_version: int | None = None,
+        authority: str | None = None,
     ) -> dict[str, Any]:
+        """Set the owner (and team). Moving a task away from its team is a decision: it needs
+        an authority who may decide for the team it leaves (governance follows the team)."""
         with self.transaction() as conn:
+            before = tasks.get(conn, task_id)
+            if team is not None and before["team"] and team.strip() != before["team"]:
+                if not authority:
+                    raise InputError(
+                        f"moving {task_id} from team {before['team']!r} is a decision",
+                        hint="add --authority NAME ([governance] in rca.toml)",
+                    )
+                authority = governance.authorize(
+                    self.settings.governance,
+                    authority,
+                    team=before["team"],
+                    severity=before["severity"],
+                )
             return backlog.assign(
                 conn,
                 task_id,
@@ -50,6 +72,7 @@ class Register(Store):
                 team=team,
                 actor=self.actor,
                 expected_version=expected_version,
+                authority=authority,
             )
 
     def set_status(
