@@ -66,7 +66,7 @@ def register_export(
         raise InputError("--post works with --format github or jira")
     with _register(ctx) as reg:
         rows = [
-            _for_tracker({**row, "evidence": reg.evidence(row["id"])}, fmt)
+            _for_tracker(reg.story(row["id"], audit=fmt == "json") | row, fmt)
             for row in reg.tasks(investigation_id=investigation, **filters)
             if filters.get("statuses") or row["status"] in ACTIVE or _linked(row, fmt)
         ]

@@ -35,10 +35,13 @@ class Register(Store):
         with self.engine.connect() as conn:
             return backlog.detail(conn, task_id)
 
-    def evidence(self, task_id: str) -> list[dict[str, Any]]:
-        """Every investigation behind a task, oldest first (see tasks.evidence)."""
+    def story(self, task_id: str, *, audit: bool = False) -> dict[str, Any]:
+        """A task's evidence (every investigation behind it) and, with audit, its trail."""
         with self.engine.connect() as conn:
-            return tasks.evidence(conn, task_id)
+            found = {"evidence": tasks.evidence(conn, task_id)}
+            if audit:
+                found["audit"] = backlog.trail(conn, task_id)
+            return found
 
     def assign(
         self,
