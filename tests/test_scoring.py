@@ -101,3 +101,23 @@ def test_leading_is_the_most_confident_supported() -> None:
     assert (
         leading([outcome("b", confidence=0.8), outcome("a", confidence=0.8)]).hypothesis_id == "a"
     )  # type: ignore[union-attr]
+
+
+def test_a_learned_prior_breaks_ties_but_never_outranks_evidence() -> None:
+    """Equally confident causes are ordered by the history's prior; more confidence wins."""
+    tied = [outcome("a", confidence=0.95), outcome("b", confidence=0.95)]
+    assert leading(tied).hypothesis_id == "a"  # type: ignore[union-attr]
+    assert leading(tied, priors={"a": 0.2, "b": 0.8}).hypothesis_id == "b"  # type: ignore[union-attr]
+    stronger = [outcome("a", confidence=0.96), outcome("b", confidence=0.95)]
+    assert leading(stronger, priors={"a": 0.0, "b": 1.0}).hypothesis_id == "a"  # type: ignore[union-attr]
+
+
+def test_recurrence_closes_a_share_of_the_gap_and_never_passes_100() -> None:
+    """A first occurrence scores its base; each repeat closes `recurrence` of the gap to 100."""
+    base = score(4, 0.8, 2, 3)[0]
+    value, points, explanation = score(4, 0.8, 2, 3, occurrences=3)
+    assert points["recurrence"] == pytest.approx((100 - base) * (1 - 0.75**2), abs=0.01)
+    assert value == pytest.approx(base + points["recurrence"], abs=0.02)
+    assert "seen 3×" in explanation
+    assert score(5, 1.0, 1, 1, occurrences=50)[0] == 100.0
+    assert score(4, 0.8, 2, 3, {**DEFAULT_WEIGHTS, "recurrence": 0}, occurrences=9)[0] == base
