@@ -23,7 +23,8 @@ def _fail(exc: RcaKitError) -> None:
 
 
 def handled(func: F) -> F:
-    """Turn RcaKitError into one line on stderr and its exit code (no traceback)."""
+    """Turn RcaKitError into one line on stderr and its exit code (no traceback); so too a
+    database that cannot be reached or used (exit 1), which is not a bug of rca-kit."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -31,8 +32,27 @@ def handled(func: F) -> F:
             return func(*args, **kwargs)
         except RcaKitError as exc:
             _fail(exc)
+        except Exception as exc:
+            if not _database_error(exc):
+                raise
+            first = str(getattr(exc, "orig", exc)).strip().splitlines()
+            _fail(
+                RcaKitError(
+                    f"the register database failed: {first[0][:300] if first else type(exc)}",
+                    hint="check [workspace] database / RCA_DATABASE_URL and that it is reachable",
+                )
+            )
 
     return wrapper  # type: ignore[return-value]
+
+
+def _database_error(exc: BaseException) -> bool:
+    # checked by name: importing SQLAlchemy here would slow every command's start
+    return any(
+        cls.__module__.startswith("sqlalchemy")
+        and cls.__name__ in ("OperationalError", "DBAPIError", "InterfaceError")
+        for cls in type(exc).__mro__
+    )
 
 
 def _workspace(ctx: click.Context) -> Workspace:
