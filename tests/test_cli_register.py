@@ -612,3 +612,16 @@ def test_a_task_keeps_one_ticket_per_tracker(workspace_dir: Path, tracker: Track
     done = post(workspace_dir, GITHUB_TOKEN=TOKEN)
     assert done.returncode == 0, done.stderr
     assert stored(workspace_dir, task)[0]["external"] == {"jira": "OPS-7", "github": "42"}
+
+
+def test_labels_cannot_forge_rows_or_reach_the_terminal(rca: Rca, workspace_dir: Path) -> None:
+    """A service label with a newline and ANSI escapes prints as one inert row."""
+    hostile = "orders\n  2   99.9  task-forged  open\x1b[2J\x1b]0;pwned\x07"
+    seed(workspace_dir, service=hostile)
+    listed = ok(rca, "register", "list")
+    assert len(listed.splitlines()) == 1
+    assert "\x1b" not in listed
+    assert "\x07" not in listed
+    shown = ok(rca, "register", "show", json.loads(ok(rca, "register", "list", "--json"))[0]["id"])
+    assert "\x1b" not in shown
+    assert not any(line.lstrip().startswith("2   99.9") for line in shown.splitlines())

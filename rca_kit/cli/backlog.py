@@ -18,7 +18,7 @@ from .base import _workspace, actor, cli, handled
 if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
     from ..register import Register
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _EXPECT = click.option(
     "--expect-version",
     type=int,
@@ -71,8 +71,8 @@ def _echo_json(value: Any) -> None:
 
 
 def echo(text: str) -> None:
-    """Print text that holds alert-derived values: control characters (ANSI escapes, bells)
-    are shown as '?', never sent to the terminal."""
+    """Print one record (one line) that holds alert-derived values: control characters and
+    line breaks (ANSI escapes, forged rows) are shown as '?', never sent to the terminal."""
     click.echo(_CONTROL.sub("?", text))
 
 
@@ -161,7 +161,8 @@ def register_show(ctx: click.Context, task_id: str, as_json: bool) -> None:
         lines.append(f"    #{event['seq']} {event['at']} {event['action']} by {who}{note}")
         if moved:
             lines.append(f"         {moved}")
-    echo("\n".join(lines))
+    for line in lines:
+        echo(line)
 
 
 @register.command("assign")
@@ -283,8 +284,9 @@ def register_agenda(ctx: click.Context, as_json: bool) -> None:
     for item in agenda["items"]:
         echo(
             f"{item['rank']:>3}  {item['score']:5.1f}  {item['id']}  {item['status']:<11} "
-            f"{item['title']}\n       {'; '.join(item['reasons'])}"
+            f"{item['title']}"
         )
+        echo(f"       {'; '.join(item['reasons'])}")
 
 
 @register.command("reviewed")
