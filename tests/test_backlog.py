@@ -200,13 +200,25 @@ def test_a_stale_version_is_a_conflict_and_overwrites_nothing(reg: Register) -> 
     assert reg.task(task)["owner"] == "alice"
 
 
-def test_audit_verify_catches_a_task_edited_behind_the_register(reg: Register) -> None:
-    """A task row changed outside rca-kit no longer matches its last audited state."""
-    _, _, [task] = record_investigation(reg)
+@pytest.mark.parametrize(
+    ("table", "column", "value", "entity"),
+    [
+        ("tasks", "score", "99.5", "task"),
+        ("runs", "verdict", "'refuted'", "run"),
+        ("alerts", "service", "'elsewhere'", "alert"),
+        ("investigations", "leading_hypothesis", "'recent-change'", "investigation"),
+    ],
+)
+def test_audit_verify_catches_rows_edited_behind_the_register(
+    reg: Register, table: str, column: str, value: str, entity: str
+) -> None:
+    """An alert, investigation, run or task changed outside rca-kit no longer matches its
+    last audited state."""
+    record_investigation(reg)
     reg.verify_audit()
     with reg.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE tasks SET score = 99.5 WHERE id = :id"), {"id": task})
-    with pytest.raises(AuditChainError, match=f"task {task} differs"):
+        conn.execute(sa.text(f"UPDATE {table} SET {column} = {value}"))  # noqa: S608 - fixed
+    with pytest.raises(AuditChainError, match=f"{entity} .* differs from its last audited"):
         reg.verify_audit()
 
 
@@ -271,7 +283,8 @@ def test_a_release_0_1_0_database_upgrades_in_place(database_url: str, tmp_path:
                     k: v for k, v in old.items() if k != "payload"
                 }, table
         count, _ = reg.verify_audit()
-        assert count == len(before["audit_events"]) + len(before["tasks"])  # task.migrated
+        sealed = ("alerts", "investigations", "runs", "tasks")  # one *.migrated event each
+        assert count == len(before["audit_events"]) + sum(len(before[t]) for t in sealed)
         [top, second] = reg.tasks()
         assert (top["score"], top["computed_score"], top["service"]) == (
             91.0,

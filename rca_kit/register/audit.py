@@ -1,8 +1,8 @@
 """Append-only audit log: each event chained to the previous one by sha256.
 
-Every write of a task also records the sha256 of the task's row (`row_sha256`), so that
-verification checks the tables against the chain: a task edited behind the register's back
-no longer matches its last event.
+Every write of an alert, investigation, run or task also records the sha256 of that row as
+written (`row_sha256`), so that verification checks the tables against the chain: a row edited
+behind the register's back no longer matches its last event.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..exceptions import AuditChainError
-from .schema import audit_events, tasks
+from .schema import alerts, audit_events, investigations, runs, tasks
 
 GENESIS = "0" * 64
 _FIELDS = (
@@ -64,6 +64,75 @@ TASK_SEALED = (
 )
 
 
+ALERT_SEALED = (
+    "id",
+    "fingerprint",
+    "name",
+    "status",
+    "service",
+    "severity",
+    "starts_at",
+    "ends_at",
+    "labels",
+    "annotations",
+    "source_format",
+    "raw",
+    "received_at",
+)
+RUN_SEALED = (
+    "id",
+    "investigation_id",
+    "hypothesis_id",
+    "spec_version",
+    "verdict",
+    "confidence",
+    "summary",
+    "criterion",
+    "observed",
+    "missing_data",
+    "notebook",
+    "duration_s",
+    "error",
+    "parameters",
+)
+INVESTIGATION_SEALED = (
+    "id",
+    "alert_id",
+    "kind",
+    "task_id",
+    "status",
+    "folder",
+    "window_start",
+    "window_end",
+    "snapshot_sha256",
+    "leading_hypothesis",
+    "root_cause",
+    "suspects",
+    "report",
+    "error",
+    "verification",
+    "finished_at",
+)
+SEALED: dict[str, tuple[sa.Table, tuple[str, ...]]] = {
+    "alert": (alerts, ALERT_SEALED),
+    "investigation": (investigations, INVESTIGATION_SEALED),
+    "run": (runs, RUN_SEALED),
+    "task": (tasks, TASK_SEALED),
+}
+_JSON = {
+    "override",
+    "external",
+    "labels",
+    "annotations",
+    "raw",
+    "observed",
+    "missing_data",
+    "parameters",
+    "suspects",
+    "verification",
+}
+
+
 def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 
@@ -72,12 +141,12 @@ def event_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(canonical([row[f] for f in _FIELDS]).encode()).hexdigest()
 
 
-def row_digest(row: dict[str, Any]) -> str:
-    """The sha256 of a task row's sealed columns (JSON read back as text or as objects)."""
+def row_digest(row: dict[str, Any], entity: str = "task") -> str:
+    """The sha256 of a row's sealed columns (JSON read back as text or as objects)."""
     values = []
-    for name in TASK_SEALED:
+    for name in SEALED[entity][1]:
         value = row.get(name)
-        if name in ("override", "external") and isinstance(value, str):
+        if name in _JSON and isinstance(value, str):
             value = json.loads(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # one database returns 91.0 where another returns 91
@@ -95,9 +164,15 @@ def append(
     actor: str = "rca-kit",
     rationale: str | None = None,
     authority: str | None = None,
+    seal: bool = False,
 ) -> int:
-    """Append one event inside the caller's (serialized) write transaction; return its seq."""
+    """Append one event inside the caller's (serialized) write transaction; return its seq.
+
+    With `seal`, the event records the hash of the entity's row as it now is in the table.
+    """
     lock(conn)
+    if seal:
+        details = {**(details or {}), "row_sha256": row_seal(conn, entity, entity_id)}
     last = conn.execute(
         sa.select(audit_events.c.seq, audit_events.c.hash)
         .order_by(audit_events.c.seq.desc())
@@ -130,28 +205,40 @@ def lock(conn: sa.Connection) -> None:
         conn.execute(sa.text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
 
 
+def row_seal(conn: sa.Connection, entity: str, entity_id: str) -> str:
+    """The row hash of one stored alert, investigation, run or task."""
+    table, columns = SEALED[entity]
+    query = sa.select(*(table.c[name] for name in columns)).where(table.c.id == entity_id)
+    return row_digest(dict(conn.execute(query).mappings().one()), entity)
+
+
 def verify_rows(conn: sa.Connection) -> int:
-    """Check every task row against the row hash its latest audit event recorded."""
-    sealed: dict[str, str] = {}
+    """Check every alert, investigation, run and task row against the row hash its latest
+    audit event recorded; return how many rows were checked."""
+    sealed: dict[tuple[str, str], str] = {}
     query = (
-        sa.select(audit_events.c.entity_id, audit_events.c.details)
-        .where(audit_events.c.entity == "task")
+        sa.select(audit_events.c.entity, audit_events.c.entity_id, audit_events.c.details)
+        .where(audit_events.c.entity.in_(sorted(SEALED)))
         .order_by(audit_events.c.seq)
     )
-    for entity_id, details in conn.execute(query):
+    for entity, entity_id, details in conn.execute(query):
         digest = json.loads(details).get("row_sha256")
         if digest:
-            sealed[entity_id] = digest
+            sealed[(entity, entity_id)] = digest
     count = 0
-    for row in conn.execute(sa.select(tasks)).mappings():
-        expected = sealed.get(row["id"])
-        if expected is None:
-            raise AuditChainError(f"task {row['id']} has no audit event vouching for its row")
-        if row_digest(dict(row)) != expected:
-            raise AuditChainError(
-                f"task {row['id']} differs from its last audited state: changed outside rca-kit"
-            )
-        count += 1
+    for entity, (table, columns) in SEALED.items():
+        for row in conn.execute(sa.select(*(table.c[c] for c in columns))).mappings():
+            expected = sealed.get((entity, row["id"]))
+            if expected is None:
+                raise AuditChainError(
+                    f"{entity} {row['id']} has no audit event vouching for its row"
+                )
+            if row_digest(dict(row), entity) != expected:
+                raise AuditChainError(
+                    f"{entity} {row['id']} differs from its last audited state: "
+                    "changed outside rca-kit"
+                )
+            count += 1
     return count
 
 

@@ -102,6 +102,7 @@ def record(
         action="investigation.reviewed",
         entity="investigation",
         entity_id=investigation_id,
+        seal=True,
         actor=actor,
         authority=reviewer,
         rationale=row["notes"],

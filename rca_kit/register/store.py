@@ -99,6 +99,7 @@ class Store:
                 action="alert.stored",
                 entity="alert",
                 entity_id=alert_id,
+                seal=True,
                 details={
                     "fingerprint": alert.fingerprint,
                     "status": alert.status,
@@ -182,6 +183,7 @@ class Store:
                 action="investigation.started",
                 entity="investigation",
                 entity_id=investigation_id,
+                seal=True,
                 details={"alert_id": alert_id, "kind": kind, "task_id": task_id},
             )
         return investigation_id, folder
@@ -198,6 +200,7 @@ class Store:
                 action=action,
                 entity="investigation",
                 entity_id=investigation_id,
+                seal=True,
                 details=fields,
             )
 
@@ -264,6 +267,7 @@ class Store:
                     action="run.recorded",
                     entity="run",
                     entity_id=run_id,
+                    seal=True,
                     details={
                         "investigation_id": investigation_id,
                         "hypothesis_id": outcome.hypothesis_id,

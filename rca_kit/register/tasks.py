@@ -107,12 +107,8 @@ def write(
         actor=actor,
         rationale=rationale,
         authority=authority,
-        details={
-            **(details or {}),
-            "changes": diff,
-            "version": after["version"],
-            "row_sha256": audit.row_digest(after),
-        },
+        details={**(details or {}), "changes": diff, "version": after["version"]},
+        seal=True,
     )
     return after
 
@@ -221,8 +217,8 @@ def _create(
             "score": row["score"],
             "breakdown": row["breakdown"],
             "version": 1,
-            "row_sha256": audit.row_digest(row),
         },
+        seal=True,
     )
     return task_id
 

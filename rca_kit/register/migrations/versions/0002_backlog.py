@@ -2,8 +2,9 @@
 locking, overrides, recurrence, ticket links, verification; task evidence, register reviews
 and incident reviews.
 
-Existing tasks keep every value; each gets its origin evidence and a sealing audit event
-(`task.migrated`) carrying the hash of its row, so `rca audit verify` vouches for it.
+Existing tasks keep every value and get their origin evidence; every alert, investigation,
+run and task gets a sealing audit event (`<entity>.migrated`) carrying the hash of its row, so
+`rca audit verify` vouches for the tables from then on.
 
 Revision ID: 0002
 Revises: 0001
@@ -141,21 +142,23 @@ def _backfill() -> None:
                 "at": row["created_at"],
             },
         )
-        sealed = (
-            bind.execute(
-                sa.text(f"SELECT {', '.join(audit.TASK_SEALED)} FROM tasks WHERE id = :id"),  # noqa: S608 - fixed column names
-                {"id": row["id"]},
+    # 0.1.0 recorded no row hashes: vouch for every row as it stands after the upgrade
+    for entity, table in (
+        ("alert", "alerts"),
+        ("investigation", "investigations"),
+        ("run", "runs"),
+        ("task", "tasks"),
+    ):
+        ids = bind.execute(sa.text(f"SELECT id FROM {table} ORDER BY id")).scalars()  # noqa: S608 - fixed table names
+        for entity_id in list(ids):
+            audit.append(
+                bind,
+                action=f"{entity}.migrated",
+                entity=entity,
+                entity_id=entity_id,
+                details={"schema": revision},
+                seal=True,
             )
-            .mappings()
-            .one()
-        )
-        audit.append(
-            bind,
-            action="task.migrated",
-            entity="task",
-            entity_id=row["id"],
-            details={"schema": revision, "row_sha256": audit.row_digest(dict(sealed))},
-        )
 
 
 def upgrade() -> None:
