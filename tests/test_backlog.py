@@ -391,3 +391,39 @@ def test_moving_a_task_to_another_team_is_a_governed_decision(reg: Register) -> 
     moved = reg.assign(task, "bob", "payments", authority="dp-lead")
     assert (moved["owner"], moved["team"]) == ("bob", "payments")
     assert reg.task(task)["audit"][-1]["authority"] == "dp-lead"
+
+
+def test_an_anchor_kept_outside_exposes_a_truncated_or_rewritten_chain(
+    reg: Register, tmp_path: Path
+) -> None:
+    """Dropping the newest events, or rewriting the whole chain, fails against the anchor."""
+    from rca_kit.register.audit import GENESIS, event_hash
+
+    record_investigation(reg)
+    anchor = reg.verify_audit()
+    record_investigation(reg, starts_at="2026-11-21T10:00:00Z")
+    assert reg.verify_audit(anchor=anchor)[0] > anchor[0]
+    with reg.engine.begin() as conn:  # forge: rehash the whole chain after editing event 1
+        rows = [
+            dict(r)
+            for r in conn.execute(sa.text("SELECT * FROM audit_events ORDER BY seq")).mappings()
+        ]
+        previous = GENESIS
+        for row in rows:
+            row["actor"] = "mallory" if row["seq"] == 1 else row["actor"]
+            row["prev_hash"] = previous
+            row["hash"] = previous = event_hash(row)
+            conn.execute(
+                sa.text(
+                    "UPDATE audit_events SET actor = :actor, prev_hash = :prev_hash, "
+                    "hash = :hash WHERE seq = :seq"
+                ),
+                row,
+            )
+    reg.verify_audit()  # a consistent forgery passes on its own…
+    with pytest.raises(AuditChainError, match="differs from the anchor"):
+        reg.verify_audit(anchor=anchor)  # …but not against the head kept elsewhere
+    with reg.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_events WHERE seq >= :seq"), {"seq": anchor[0]})
+    with pytest.raises(AuditChainError, match="truncated"):
+        reg.verify_audit(anchor=anchor)

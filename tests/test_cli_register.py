@@ -625,3 +625,15 @@ def test_labels_cannot_forge_rows_or_reach_the_terminal(rca: Rca, workspace_dir:
     shown = ok(rca, "register", "show", json.loads(ok(rca, "register", "list", "--json"))[0]["id"])
     assert "\x1b" not in shown
     assert not any(line.lstrip().startswith("2   99.9") for line in shown.splitlines())
+
+
+def test_audit_anchor_from_the_command_line(rca: Rca, workspace_dir: Path) -> None:
+    """`rca audit anchor FILE` saves the head; `verify --anchor FILE` checks the chain holds it."""
+    seed(workspace_dir)
+    saved = ok(rca, "audit", "anchor", "head.json")
+    assert "anchored event" in saved
+    verified = ok(rca, "audit", "verify", "--anchor", "head.json")
+    assert "audit chain intact" in verified
+    assert "contains the anchor at event" in verified
+    (workspace_dir / "bad.json").write_text("{")
+    assert "not an audit anchor" in one_line_error(rca("audit", "verify", "--anchor", "bad.json"))

@@ -244,15 +244,44 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option(
+    "--anchor",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A head saved by `rca audit anchor`: the chain must still contain it.",
+)
 @click.pass_context
 @handled
-def audit_verify(ctx: click.Context) -> None:
-    """Check the audit hash chain; exit 1 at the first edited or deleted event."""
-    from ..pipeline import open_register
+def audit_verify(ctx: click.Context, anchor: Path | None) -> None:
+    """Check the audit hash chain and the rows it vouches for; exit 1 at the first edited,
+    deleted or (with --anchor) truncated event."""
+    from ..register import Register
+    from ..register.audit import read_anchor
 
-    reg = open_register(_workspace(ctx))
+    ws = _workspace(ctx)
+    expected = read_anchor(anchor) if anchor else None
+    reg = Register(ws.database_url, ws.settings)
+    try:
+        count, head = reg.verify_audit(anchor=expected)
+    finally:
+        reg.close()
+    anchored = f"; contains the anchor at event {expected[0]}" if expected else ""
+    click.echo(f"audit chain intact: {count} events, head {head}{anchored}")
+
+
+@audit.command("anchor")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+@handled
+def audit_anchor(ctx: click.Context, file: Path) -> None:
+    """Save the chain's head to FILE (keep it outside the database: it exposes truncation)."""
+    from ..fsutil import atomic_write
+    from ..register import Register
+
+    ws = _workspace(ctx)
+    reg = Register(ws.database_url, ws.settings)
     try:
         count, head = reg.verify_audit()
     finally:
         reg.close()
-    click.echo(f"audit chain intact: {count} events, head {head}")
+    atomic_write(file, json.dumps({"seq": count, "hash": head}) + "\n")
+    click.echo(f"anchored event {count} ({head}) in {file}")

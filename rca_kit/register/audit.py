@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..exceptions import AuditChainError
+from ..exceptions import AuditChainError, InputError
 from .schema import alerts, audit_events, investigations, runs, tasks
 
 GENESIS = "0" * 64
@@ -240,6 +241,27 @@ def verify_rows(conn: sa.Connection) -> int:
                 )
             count += 1
     return count
+
+
+def read_anchor(path: Path) -> tuple[int, str]:
+    """(seq, hash) from a file written by `rca audit anchor`; InputError if it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        seq, digest = int(data["seq"]), str(data["hash"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"not an audit anchor: {exc}", where=str(path)) from None
+    return seq, digest
+
+
+def check_anchor(conn: sa.Connection, seq: int, digest: str) -> None:
+    """The chain must still hold the anchored event unchanged (else it was cut or rewritten)."""
+    if seq == 0:
+        return
+    found = conn.execute(sa.select(audit_events.c.hash).where(audit_events.c.seq == seq)).scalar()
+    if found is None:
+        raise AuditChainError(f"event {seq} of the anchor is gone: the chain was truncated")
+    if found != digest:
+        raise AuditChainError(f"event {seq} differs from the anchor: the chain was rewritten")
 
 
 def verify_chain(conn: sa.Connection) -> tuple[int, str]:

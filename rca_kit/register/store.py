@@ -286,9 +286,12 @@ class Store:
             keys = [str(tuple(r)) for r in conn.exec_driver_sql("PRAGMA foreign_key_check")]
         return [p for p in found if p != "ok"] + keys
 
-    def verify_audit(self) -> tuple[int, str]:
-        """Check the hash chain, then every task row against its last audited state."""
+    def verify_audit(self, anchor: tuple[int, str] | None = None) -> tuple[int, str]:
+        """Check the hash chain (and that it still holds `anchor`), then every sealed row
+        against its last audited state; return (events, head hash)."""
         with self.engine.connect() as conn:
             count, head = audit.verify_chain(conn)
+            if anchor is not None:
+                audit.check_anchor(conn, *anchor)
             audit.verify_rows(conn)
             return count, head
