@@ -8,7 +8,7 @@ spec's check against the pre-incident baseline, record the outcome and move the 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .register import Register
 from .report import render_investigation
 from .runner import Job, run_all
 
-FIXED = ("investigation_id", "window_start", "window_end", "snapshot_path")
+RETRY_AFTER = timedelta(hours=6)  # before `verify --due` tries a pending verification again
 
 
 @dataclass
@@ -279,9 +279,18 @@ def due(register: Register, workspace: Workspace, now: datetime) -> list[tuple[s
             + parse_duration(check.settle)
             + parse_duration(check.period)
         )
-        if ready <= now:
+        if ready <= now and not _retried_recently(register, str(task["id"]), now):
             found.append((str(task["id"]), ready))
     return found
+
+
+def _retried_recently(register: Register, task_id: str, now: datetime) -> bool:
+    """A verification that ended pending (data missing) is retried after RETRY_AFTER, not on
+    every cron run: each attempt freezes a snapshot and runs a notebook."""
+    last = register.last_verification(task_id)
+    if last is None or (last.get("verification") or {}).get("result") != "pending":
+        return False
+    return datetime.fromisoformat(last["created_at"]) > now - RETRY_AFTER
 
 
 def verify_due(

@@ -271,3 +271,38 @@ def test_a_repeat_incident_links_learns_priors_and_a_review_lowers_precision(
     assert "a false positive in 1 review" in html
     assert "audit chain intact" in team("audit", "verify").stdout
     print(f"\nstory 3: {task} recurred (score {score_before} → {shown['score']}); {stats}")
+
+
+def test_due_skips_a_pending_verification_for_a_while(tmp_path: Path) -> None:
+    """A verification that ended pending is retried by `--due` only after RETRY_AFTER."""
+    from rca_kit.config import find_workspace
+    from rca_kit.loop import RETRY_AFTER, due
+    from rca_kit.register import Register
+    from rca_kit.testing import record_investigation
+
+    scenario = aftermath(14, fix_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC), fixed=True)
+    workspace(tmp_path, scenario)
+    ws = find_workspace(tmp_path)
+    register = Register(ws.database_url, ws.settings)
+    try:
+        alert, _, [task] = record_investigation(register)
+        register.set_status(task, "done")
+        later = datetime.now(UTC) + timedelta(hours=25)
+        assert [t for t, _ in due(register, ws, later)] == [task]
+        attempt, _ = register.create_investigation(
+            alert, tmp_path, kind="verification", task_id=task
+        )
+        tried = later - timedelta(hours=1)  # as if `verify --due` ran an hour before `later`
+        register.update_investigation(
+            attempt,
+            action="verification.finished",
+            verification={"result": "pending"},
+            created_at=tried.isoformat(timespec="seconds"),
+        )
+        assert due(register, ws, later) == []
+        assert [t for t, _ in due(register, ws, tried + RETRY_AFTER + timedelta(minutes=1))] == [
+            task
+        ]
+        register.verify_audit()
+    finally:
+        register.close()

@@ -184,6 +184,10 @@ class Register(Store):
         with self.transaction() as conn:
             return verifications.apply(conn, task_id, context=self.context, **result)
 
+    def last_verification(self, task_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return verifications.latest_of_task(conn, task_id)
+
     def verifications(self, investigation_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return verifications.of_investigation(conn, investigation_id)

@@ -76,6 +76,18 @@ def apply(
     return before
 
 
+def latest_of_task(conn: sa.Connection, task_id: str) -> dict[str, Any] | None:
+    """The task's most recent verification investigation, if any."""
+    query = (
+        sa.select(investigations)
+        .where(investigations.c.kind == "verification", investigations.c.task_id == task_id)
+        .order_by(investigations.c.created_at.desc(), investigations.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
 def of_investigation(conn: sa.Connection, investigation_id: str) -> list[dict[str, Any]]:
     """Verification investigations of the tasks this (incident) investigation produced."""
     linked = sa.select(task_evidence.c.task_id).where(
