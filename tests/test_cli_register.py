@@ -15,15 +15,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_tracker import Tracker, running
 
 from rca_kit.config import find_workspace
 from rca_kit.register import Register
@@ -471,60 +469,14 @@ def test_export_files_and_a_linked_jira_update(rca: Rca, workspace_dir: Path) ->
     assert task["audit"][-1]["action"] == "task.linked_external"
 
 
-@dataclass
-class Tracker:
-    """What the fake GitHub received, and which request (1-based) it should refuse."""
-
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    fail_at: int | None = None
-
-
-class _GitHub(BaseHTTPRequestHandler):
-    def _answer(self) -> None:
-        tracker: Tracker = self.server.tracker  # type: ignore[attr-defined]
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        tracker.requests.append(
-            {
-                "method": self.command,
-                "path": self.path,
-                "authorization": self.headers.get("Authorization"),
-                "body": json.loads(raw) if raw else None,
-            }
-        )
-        n = len(tracker.requests)
-        if tracker.fail_at == n:  # refuses, and echoes the token back as a careless server might
-            status, body = 422, {"message": "Validation Failed", "echo": TOKEN}
-        elif self.command == "POST":
-            status, body = 201, {"number": 41 + n}
-        else:
-            status, body = 200, {"number": int(self.path.rsplit("/", 1)[-1])}
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_POST = do_PATCH = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
-
-
 @pytest.fixture
 def tracker(workspace_dir: Path) -> Iterator[Tracker]:
-    """A GitHub-like server on 127.0.0.1 that the workspace's [tickets] section points at."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHub)
-    state = Tracker(url=f"http://127.0.0.1:{server.server_address[1]}")
-    server.tracker = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    append(workspace_dir, f'[tickets]\ngithub_url = "{state.url}"\ngithub_repo = "acme/shop"')
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    """A GitHub-like server on 127.0.0.1 that the workspace's [tickets] section points at; a
+    refusal echoes the token back, as a careless server might."""
+    with running() as state:
+        state.fail_body = json.dumps({"message": "Validation Failed", "echo": TOKEN})
+        append(workspace_dir, f'[tickets]\ngithub_url = "{state.url}"\ngithub_repo = "acme/shop"')
+        yield state
 
 
 def post(workspace_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -558,7 +510,7 @@ def test_post_creates_links_then_updates(workspace_dir: Path, tracker: Tracker) 
         ("POST", "/repos/acme/shop/issues"),
         ("POST", "/repos/acme/shop/issues"),
     ]
-    assert {r["authorization"] for r in tracker.requests} == {f"Bearer {TOKEN}"}
+    assert {r["headers"]["authorization"] for r in tracker.requests} == {f"Bearer {TOKEN}"}
     assert tracker.requests[0]["body"]["title"] == "Scale out orders-consumer"
     links = {t: stored(workspace_dir, t)[0] for t in (scale, watch)}
     assert {t: row["external"] for t, row in links.items()} == {
