@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..exceptions import InputError
+from ..exceptions import InputError, RcaKitError
 from .base import _investigate, _workspace, cli, handled
 
 
@@ -262,8 +262,11 @@ def audit_verify(ctx: click.Context, anchor: Path | None) -> None:
     reg = Register(ws.database_url, ws.settings)
     try:
         count, head = reg.verify_audit(anchor=expected)
+        problems = reg.integrity_problems()
     finally:
         reg.close()
+    if problems:
+        raise RcaKitError(f"the database's integrity check failed: {'; '.join(problems)[:500]}")
     anchored = f"; contains the anchor at event {expected[0]}" if expected else ""
     click.echo(f"audit chain intact: {count} events, head {head}{anchored}")
 

@@ -278,7 +278,8 @@ class Store:
         return ids
 
     def integrity_problems(self) -> list[str]:
-        """The database's own consistency check (SQLite integrity and foreign keys)."""
+        """The database's own consistency check (SQLite integrity and foreign keys; PostgreSQL
+        checks its pages itself and amcheck needs a superuser, so nothing is added there)."""
         if self.engine.dialect.name != "sqlite":
             return []
         with self.engine.connect() as conn:
