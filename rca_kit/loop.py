@@ -142,14 +142,17 @@ def _verify(
             where=task_id,
             hint=f"mark it done when the fix is in place: rca register status {task_id} done",
         )
-    origin = next(e for e in task["evidence"] if e["kind"] == "origin")
+    origin = next((e for e in task["evidence"] if e["kind"] == "origin" and e["run_id"]), None)
+    if origin is None:
+        raise InputError("has no originating run to re-run", where=task_id)
     run = register.run(origin["run_id"])
     original = register.investigation(origin["investigation_id"])
     spec, check = _spec_and_check(workspace, run["hypothesis_id"], run["spec_version"])
     done_at = _when(task["done_at"], "done_at")
     start = _when(window_start, "--window-start") or done_at
     end = _when(window_end, "--window-end") or (now or datetime.now(UTC))
-    assert start is not None
+    if start is None:
+        raise InputError("has no done time: give --window-start", where=task_id)
     if end <= start:
         raise InputError("--window-end must be after the window's start", where=task_id)
     early = done_at is not None and start < done_at  # a replay of exported evidence, say
