@@ -93,15 +93,16 @@ def learned_priors(
 ) -> dict[str, float] | None:
     """Smoothed confirmed-cause rates from reviews of earlier alerts with this name and
     service (None without such history: the specs' own priors order the run)."""
+    from . import learning
     from .register import history
 
-    before = alert.starts_at.isoformat()
     with register.engine.connect() as conn:
-        if not history.alert_history(conn, alert.name, alert.service, before)["reviews"]:
-            return None
-        return history.priors(
-            conn, alert.name, alert.service, {s.id: s.prior for s in specs}, before=before
+        reviews = history.earlier_reviews(
+            conn, alert.name, alert.service, alert.starts_at.isoformat()
         )
+    if not reviews:
+        return None
+    return learning.priors(reviews, {s.id: s.prior for s in specs})
 
 
 def evidence_window(workspace: Workspace, alert: Alert, now: datetime) -> Window:

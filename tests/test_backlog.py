@@ -241,16 +241,12 @@ def _load_release_0_1_0(url: str, tmp_path: Path) -> str:
         shutil.copyfile(FIXTURE_DB, target)
         return f"sqlite:///{target}"
     from alembic import command
-    from alembic.config import Config
 
-    from rca_kit.register.migrate import _SCRIPTS
+    from rca_kit.register.migrate import alembic_config
 
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(_SCRIPTS))
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
+        command.upgrade(alembic_config(conn), "0001")
         conn.execute(sa.text("DROP TABLE alembic_version"))  # 0.1.0 had no Alembic
         metadata = sa.MetaData()
         metadata.reflect(conn)

@@ -201,15 +201,14 @@ def register_status(
 ) -> None:
     """Move a task: open → in_progress → done; wont_do and reopened need --reason."""
     after = None
-    if status == "done":
-        from datetime import UTC, datetime
-
-        from ..loop import verify_after
-
-        with _register(ctx) as reg:
-            hypothesis = reg.task(task_id)["hypothesis_id"]
-        after = verify_after(_workspace(ctx), hypothesis, datetime.now(UTC))
     with _register(ctx) as reg:
+        if status == "done":
+            from datetime import UTC, datetime
+
+            from ..loop import verify_after
+
+            hypothesis = reg.task_row(task_id)["hypothesis_id"]
+            after = verify_after(_workspace(ctx), hypothesis, datetime.now(UTC))
         row = reg.set_status(
             task_id, status, reason=reason, expected_version=expect_version, verify_after=after
         )

@@ -35,6 +35,11 @@ class Register(Store):
         with self.engine.connect() as conn:
             return backlog.detail(conn, task_id)
 
+    def task_row(self, task_id: str) -> dict[str, Any]:
+        """One task as stored (no rank, evidence or trail: see `task` for those)."""
+        with self.engine.connect() as conn:
+            return tasks.get(conn, task_id)
+
     def story(self, task_id: str, *, audit: bool = False) -> dict[str, Any]:
         """A task's evidence (every investigation behind it) and, with audit, its trail."""
         with self.engine.connect() as conn:

@@ -192,9 +192,16 @@ def priors(
     strength: float = learning.DEFAULT_STRENGTH,
 ) -> dict[str, float]:
     """Each spec's prior learned from reviews of this alert's (name, service) investigations."""
-    earlier = _earlier_investigations(conn, alert_name, service, before)
-    reviews = _reviews_of(conn, [str(i["id"]) for i in earlier])
+    reviews = earlier_reviews(conn, alert_name, service, before)
     return learning.priors(reviews, spec_priors, strength=strength)
+
+
+def earlier_reviews(
+    conn: sa.Connection, alert_name: str, service: str | None, before: str | None = None
+) -> list[dict[str, Any]]:
+    """Reviews of earlier investigations of alerts with this name and service."""
+    earlier = _earlier_investigations(conn, alert_name, service, before)
+    return _reviews_of(conn, [str(i["id"]) for i in earlier])
 
 
 # incident metrics ---------------------------------------------------------------------------

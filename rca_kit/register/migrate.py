@@ -8,10 +8,14 @@ one database serialize on a lock, so exactly one of them migrates.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from .schema import metadata, writing
+
+if TYPE_CHECKING:  # alembic is imported only when a migration is due
+    from alembic.config import Config
 
 HEAD = "0002"
 BASELINE = "0001"
@@ -25,7 +29,8 @@ def current_revision(conn: sa.Connection) -> str | None:
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def _config(conn: sa.Connection) -> object:
+def alembic_config(conn: sa.Connection) -> Config:
+    """Alembic's configuration for our scripts, run on the given connection."""
     from alembic.config import Config
 
     config = Config()
@@ -45,14 +50,14 @@ def migrate(engine: sa.Engine) -> str | None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         found = current_revision(conn)
-        config = _config(conn)
+        config = alembic_config(conn)
         if found == HEAD:
             return found
         if found is None and not sa.inspect(conn).has_table("alerts"):
             metadata.create_all(conn)
-            command.stamp(config, HEAD)  # type: ignore[arg-type]
+            command.stamp(config, HEAD)
             return None
         if found is None:
-            command.stamp(config, BASELINE)  # type: ignore[arg-type]
-        command.upgrade(config, HEAD)  # type: ignore[arg-type]
+            command.stamp(config, BASELINE)
+        command.upgrade(config, HEAD)
         return found or "0.1.0"
