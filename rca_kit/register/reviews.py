@@ -16,6 +16,7 @@ from ..exceptions import InputError, NotFoundError
 from . import audit
 from .ids import now_iso
 from .schema import incident_reviews, investigations, runs
+from .tasks import plain
 
 OTHER = "other"  # the cause was none of the hypotheses that ran
 MAX_TEXT = 10_000
@@ -26,7 +27,7 @@ def _text(value: str | None, what: str) -> str | None:
         return None
     if len(value) > MAX_TEXT:
         raise InputError(f"{what} is longer than {MAX_TEXT} characters")
-    return value.strip()
+    return plain(value, MAX_TEXT)
 
 
 def record(
@@ -88,7 +89,7 @@ def record(
         "did_not_work": _text(did_not_work, "--did-not-work"),
         "false_positives": false_positives,
         "data_gaps": gaps,
-        "reviewer": reviewer,
+        "reviewer": plain(reviewer, 200),
         "created_at": now_iso(),
     }
     conn.execute(incident_reviews.insert().values(**row))
@@ -104,7 +105,7 @@ def record(
         entity_id=investigation_id,
         seal=True,
         actor=actor,
-        authority=reviewer,
+        authority=row["reviewer"],
         rationale=row["notes"],
         details={k: row[k] for k in ("root_cause", "false_positives", "data_gaps")},
     )
