@@ -66,6 +66,12 @@ def fired(scenario: Scenario, minutes: int = 20) -> str:
     return (starts + timedelta(minutes=minutes)).strftime(FMT)
 
 
+def window(start: datetime, hours: float) -> tuple[str, ...]:
+    """`rca verify` options for a post-fix window of `hours` from `start`."""
+    end = start + timedelta(hours=hours)
+    return ("--window-start", start.strftime(FMT), "--window-end", end.strftime(FMT))
+
+
 def scale_out_task(result: dict[str, Any]) -> str:
     return next(t["id"] for t in result["tasks"] if t["title"].startswith("Scale out"))
 
@@ -147,24 +153,10 @@ def test_a_fix_that_did_not_work_is_reopened_with_the_new_evidence(tmp_path: Pat
     incident = team.json("investigate", "alert.json", "--now", fired(scenario))
     task = scale_out_task(incident)
     team("register", "status", task, "done")
-    short = team(
-        "verify",
-        task,
-        "--window-start",
-        fix.strftime(FMT),
-        "--window-end",
-        (fix + timedelta(hours=6)).strftime(FMT),
-    ).stdout
+    short = team("verify", task, *window(fix, 6)).stdout
     assert "pending until" in short
     assert team.json("register", "show", task)["status"] == "done"
-    result = team.json(
-        "verify",
-        task,
-        "--window-start",
-        fix.strftime(FMT),
-        "--window-end",
-        (fix + timedelta(hours=25)).strftime(FMT),
-    )
+    result = team.json("verify", task, *window(fix, 25))
     assert result["result"] == "reopened", result["reason"]
     assert result["check"]["metrics"][0]["passed"] is False
     shown = team.json("register", "show", task)
@@ -224,14 +216,7 @@ def test_a_repeat_incident_links_learns_priors_and_a_review_lowers_precision(
     task = scale_out_task(one)
     team("review", one["investigation_id"], "--root-cause", "backpressure", "--notes", "surge")
     team("register", "status", task, "done")
-    verified = team.json(
-        "verify",
-        task,
-        "--window-start",
-        first_fix.strftime(FMT),
-        "--window-end",
-        (first_fix + timedelta(hours=25)).strftime(FMT),
-    )
+    verified = team.json("verify", task, *window(first_fix, 25))
     assert verified["result"] == "verified", verified["reason"]
     score_before = team.json("register", "show", task)["score"]
     stats = {s["hypothesis_id"]: s for s in team.json("library", "stats")}
