@@ -80,6 +80,9 @@ ALERT_SEALED = (
     "raw",
     "received_at",
 )
+# Columns added after rows were first sealed: part of the seal once they hold a value, so a
+# row sealed before they existed still verifies.
+LATER_SEALED = {"alert": ("resolved_at", "links")}
 RUN_SEALED = (
     "id",
     "investigation_id",
@@ -121,6 +124,7 @@ SEALED: dict[str, tuple[sa.Table, tuple[str, ...]]] = {
     "task": (tasks, TASK_SEALED),
 }
 _JSON = {
+    "links",
     "override",
     "external",
     "labels",
@@ -152,6 +156,12 @@ def row_digest(row: dict[str, Any], entity: str = "task") -> str:
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # one database returns 91.0 where another returns 91
         values.append(value)
+    for name in LATER_SEALED.get(entity, ()):
+        value = row.get(name)
+        if name in _JSON and isinstance(value, str):
+            value = json.loads(value)
+        if value is not None:
+            values.append({name: value})
     return hashlib.sha256(canonical(values).encode()).hexdigest()
 
 

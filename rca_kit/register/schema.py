@@ -29,6 +29,8 @@ alerts = sa.Table(
     sa.Column("source_format", sa.String(32), nullable=False),
     sa.Column("raw", sa.JSON, nullable=False),
     sa.Column("received_at", _ts, nullable=False),
+    sa.Column("resolved_at", _ts),  # when the resolved notice for this firing alert arrived
+    sa.Column("links", sa.JSON),  # http(s) links the alert carries: {"runbook": url, ...}
     sa.UniqueConstraint("fingerprint", "starts_at", "status", name="uq_alert_occurrence"),
 )
 
@@ -170,6 +172,25 @@ incident_reviews = sa.Table(
     sa.Column("data_gaps", sa.JSON, nullable=False),  # inconclusive for want of data
     sa.Column("reviewer", sa.Text),
     sa.Column("created_at", _ts, nullable=False),
+)
+
+# Investigations waiting for, or taken by, a worker of `rca serve` (state in the database, so a
+# restart resumes pending work; one entry per alert occurrence, so repeats start nothing).
+queue = sa.Table(
+    "queue",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.String(40), sa.ForeignKey("alerts.id"), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending|running|done|failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("enqueued_at", _ts, nullable=False),
+    sa.Column("started_at", _ts),
+    sa.Column("finished_at", _ts),
+    sa.Column("worker", sa.Text),
+    sa.Column("investigation_id", sa.String(40)),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("alert_id", name="uq_queue_alert"),
+    sa.Index("ix_queue_state", "state", "id"),
 )
 
 audit_events = sa.Table(
