@@ -216,10 +216,15 @@ def lock(conn: sa.Connection) -> None:
         conn.execute(sa.text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
 
 
+def _sealed_columns(entity: str) -> list[sa.Column[Any]]:
+    table, columns = SEALED[entity]
+    return [table.c[name] for name in (*columns, *LATER_SEALED.get(entity, ()))]
+
+
 def row_seal(conn: sa.Connection, entity: str, entity_id: str) -> str:
     """The row hash of one stored alert, investigation, run or task."""
-    table, columns = SEALED[entity]
-    query = sa.select(*(table.c[name] for name in columns)).where(table.c.id == entity_id)
+    table = SEALED[entity][0]
+    query = sa.select(*_sealed_columns(entity)).where(table.c.id == entity_id)
     return row_digest(dict(conn.execute(query).mappings().one()), entity)
 
 
@@ -237,8 +242,8 @@ def verify_rows(conn: sa.Connection) -> int:
         if digest:
             sealed[(entity, entity_id)] = digest
     count = 0
-    for entity, (table, columns) in SEALED.items():
-        for row in conn.execute(sa.select(*(table.c[c] for c in columns))).mappings():
+    for entity in SEALED:
+        for row in conn.execute(sa.select(*_sealed_columns(entity))).mappings():
             expected = sealed.get((entity, row["id"]))
             if expected is None:
                 raise AuditChainError(
