@@ -32,6 +32,7 @@ test: lint typecheck unit notebooks
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_investigate.py
+	$(BIN)/python bench/bench_serve.py
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python bench/bench_accuracy.py --per-fault 20

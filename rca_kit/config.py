@@ -66,6 +66,19 @@ class ExecutionSection(_Strict):
     timeout_s: int = Field(default=300, ge=1)
 
 
+class ServeSection(_Strict):
+    """`rca serve`: the webhook receiver and its investigation queue."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    investigations: int = Field(default=1, ge=0, le=16)  # run at once (0: only receive)
+    max_body_kb: int = Field(default=1024, ge=1, le=65536)
+    token_env: str = "RCA_TOKEN"  # noqa: S105 (the name of the variable, not a secret)
+    auth: bool = True  # false only behind something that authenticates for you
+    timeout_s: int = Field(default=1800, ge=10)  # one investigation, whole
+    busy_timeout_s: float = Field(default=5, gt=0, le=60)  # then 503: the sender retries
+
+
 class ScoringSection(_Strict):
     impact: float = Field(default=0.40, ge=0)
     confidence: float = Field(default=0.30, ge=0)
@@ -137,6 +150,7 @@ class RcaToml(_Strict):
     sources: list[SourceSection] = Field(default_factory=list)
     topology: dict[str, list[str]] = Field(default_factory=dict)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
+    serve: ServeSection = Field(default_factory=ServeSection)
     scoring: ScoringSection = Field(default_factory=ScoringSection)
     # "register" would shadow BaseModel.register: the attribute is register_, the key register
     register_: RegisterSection = Field(default_factory=RegisterSection, alias="register")

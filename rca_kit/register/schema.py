@@ -210,11 +210,23 @@ audit_events = sa.Table(
 )
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine whose write transactions serialize (SQLite: WAL + BEGIN IMMEDIATE)."""
+def make_engine(url: str, *, busy_timeout_s: float = 30) -> sa.Engine:
+    """An engine whose write transactions serialize (SQLite: WAL + BEGIN IMMEDIATE).
+
+    `busy_timeout_s` bounds how long a statement waits for a lock (or, on PostgreSQL, for a
+    connection) before it fails: long for the command line, short for the receiver, whose
+    sender would rather retry than wait.
+    """
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=busy_timeout_s,
+            connect_args={"connect_timeout": max(1, int(busy_timeout_s))},
+        )
+    engine = sa.create_engine(
+        url, connect_args={"timeout": busy_timeout_s}, pool_timeout=busy_timeout_s
+    )
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -222,7 +234,7 @@ def make_engine(url: str) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",
-            "busy_timeout=30000",
+            f"busy_timeout={int(busy_timeout_s * 1000)}",
             "foreign_keys=ON",
             "synchronous=FULL",
         ):

@@ -31,12 +31,17 @@ class Store:
     """
 
     def __init__(
-        self, url: str, settings: RcaToml | None = None, *, actor: str = "rca-kit"
+        self,
+        url: str,
+        settings: RcaToml | None = None,
+        *,
+        actor: str = "rca-kit",
+        busy_timeout_s: float = 30,
     ) -> None:
         self.url = url
         self.settings = settings or RcaToml()
         self.actor = actor
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
         try:
             migrate(self.engine)
         except BaseException:
@@ -216,6 +221,16 @@ class Store:
         if row is None:
             raise NotFoundError(f"no investigation with id {investigation_id!r}")
         return dict(row)
+
+    def investigations_of(self, alert_id: str) -> list[dict[str, Any]]:
+        """The investigations of one alert, oldest first."""
+        query = (
+            sa.select(investigations)
+            .where(investigations.c.alert_id == alert_id)
+            .order_by(investigations.c.created_at, investigations.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     def run(self, run_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:

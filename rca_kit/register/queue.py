@@ -1,0 +1,196 @@
+"""The investigation queue of `rca serve`: its state lives in the register, so a restart
+resumes pending work and a worker that died mid-investigation is noticed and retried once.
+
+One entry per alert occurrence (a unique alert id), so a repeated notification, a retry or a
+second Alertmanager of an HA pair starts nothing new. Every move is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from . import audit
+from .ids import now_iso
+from .schema import investigations, queue
+
+if TYPE_CHECKING:
+    from .store import Store
+
+STATES = ("pending", "running", "done", "failed")
+MAX_ATTEMPTS = 2  # the first run and one retry after a crash
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    alert_id: str
+    attempts: int
+
+
+def ensure_queued(store: Store, alert_id: str) -> bool:
+    """Queue an investigation of the alert unless one is queued or exists; True if queued."""
+    with store.transaction() as conn:
+        queued = conn.execute(sa.select(queue.c.id).where(queue.c.alert_id == alert_id)).first()
+        investigated = conn.execute(
+            sa.select(investigations.c.id).where(investigations.c.alert_id == alert_id).limit(1)
+        ).first()
+        if queued or investigated:
+            return False
+        result = conn.execute(
+            queue.insert().values(alert_id=alert_id, state="pending", enqueued_at=now_iso())
+        )
+        key = result.inserted_primary_key
+        audit.append(
+            conn,
+            action="queue.enqueued",
+            entity="alert",
+            entity_id=alert_id,
+            actor=store.actor,
+            details={"queue_id": int(key[0]) if key else None},
+        )
+        return True
+
+
+def claim(store: Store, worker: str) -> Entry | None:
+    """Take the oldest pending entry for this worker (None: nothing to do)."""
+    with store.transaction() as conn:
+        row = conn.execute(
+            sa.select(queue.c.id, queue.c.alert_id, queue.c.attempts)
+            .where(queue.c.state == "pending")
+            .order_by(queue.c.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        attempts = int(row.attempts) + 1
+        conn.execute(
+            queue.update()
+            .where(queue.c.id == row.id)
+            .values(state="running", attempts=attempts, started_at=now_iso(), worker=worker)
+        )
+        audit.append(
+            conn,
+            action="queue.started",
+            entity="alert",
+            entity_id=row.alert_id,
+            actor=store.actor,
+            details={"queue_id": row.id, "attempt": attempts, "worker": worker[:200]},
+        )
+        return Entry(id=int(row.id), alert_id=str(row.alert_id), attempts=attempts)
+
+
+def finish(
+    store: Store,
+    entry: Entry,
+    *,
+    investigation_id: str | None,
+    error: str | None = None,
+    retry: bool = False,
+) -> str:
+    """Record how an entry ended; a failed attempt with a retry left goes back to pending."""
+    if error is None:
+        state = "done"
+    elif retry and entry.attempts < MAX_ATTEMPTS:
+        state = "pending"
+    else:
+        state = "failed"
+    with store.transaction() as conn:
+        conn.execute(
+            queue.update()
+            .where(queue.c.id == entry.id)
+            .values(
+                state=state,
+                finished_at=now_iso() if state != "pending" else None,
+                investigation_id=investigation_id,
+                error=error[:2000] if error else None,
+            )
+        )
+        audit.append(
+            conn,
+            action=f"queue.{'retried' if state == 'pending' else state}",
+            entity="alert",
+            entity_id=entry.alert_id,
+            actor=store.actor,
+            details={
+                "queue_id": entry.id,
+                "attempt": entry.attempts,
+                "investigation_id": investigation_id,
+                "error": error[:500] if error else None,
+            },
+        )
+    return state
+
+
+def release(store: Store, entry: Entry) -> None:
+    """Give a running entry back untouched (a graceful shutdown): the attempt does not count."""
+    with store.transaction() as conn:
+        conn.execute(
+            queue.update()
+            .where(queue.c.id == entry.id, queue.c.state == "running")
+            .values(state="pending", attempts=entry.attempts - 1, worker=None, started_at=None)
+        )
+        audit.append(
+            conn,
+            action="queue.released",
+            entity="alert",
+            entity_id=entry.alert_id,
+            actor=store.actor,
+            details={"queue_id": entry.id},
+        )
+
+
+def recover(store: Store) -> dict[str, list[str]]:
+    """At start-up: entries left running by a process that died are retried once, or failed.
+    Returns the alert ids of each."""
+    found: dict[str, list[str]] = {"retried": [], "failed": []}
+    with store.transaction() as conn:
+        rows = conn.execute(
+            sa.select(queue.c.id, queue.c.alert_id, queue.c.attempts, queue.c.worker).where(
+                queue.c.state == "running"
+            )
+        ).all()
+        for row in rows:
+            retry = int(row.attempts) < MAX_ATTEMPTS
+            state = "pending" if retry else "failed"
+            error = f"the worker {row.worker or '?'} stopped during the investigation"
+            conn.execute(
+                queue.update()
+                .where(queue.c.id == row.id)
+                .values(
+                    state=state,
+                    error=error,
+                    finished_at=None if retry else now_iso(),
+                )
+            )
+            audit.append(
+                conn,
+                action="queue.retried" if retry else "queue.failed",
+                entity="alert",
+                entity_id=row.alert_id,
+                actor=store.actor,
+                details={"queue_id": row.id, "attempt": int(row.attempts), "error": error},
+            )
+            found["retried" if retry else "failed"].append(str(row.alert_id))
+    return found
+
+
+def entries(store: Store, *, alert_id: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(queue).order_by(queue.c.id)
+    if alert_id is not None:
+        query = query.where(queue.c.alert_id == alert_id)
+    with store.engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def counts(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        found: dict[str, int] = {
+            str(state): int(n)
+            for state, n in conn.execute(
+                sa.select(queue.c.state, sa.func.count()).group_by(queue.c.state)
+            )
+        }
+    return {state: int(found.get(state, 0)) for state in STATES}
