@@ -44,7 +44,8 @@ class WorkspaceSection(_Strict):
 
 
 class AlertsSection(_Strict):
-    service_labels: list[str] = Field(default_factory=lambda: ["service", "app", "job"])
+    # tried in order; job and instance name scrape targets, not services
+    service_labels: list[str] = Field(default_factory=lambda: ["service", "app"])
 
 
 class EvidenceSection(_Strict):

@@ -25,13 +25,15 @@ is worth (Laplace-style additive smoothing). With no reviews rate_h = p_h; a hyp
 confirmed decays toward 0 as reviews of other causes accumulate; each confirmation pulls it
 toward 1.
 
-Incident metrics. An incident is a firing alert with at least one incident investigation.
+Incident metrics. An incident is an alert with at least one incident investigation (a
+firing alert stays one when its resolved notification closes it).
 - MTTD (time to detect) = alert `starts_at` (the symptom's onset as monitoring saw it) →
   alert `received_at` (the alert reached rca-kit).
 - time to first verdict = alert `received_at` → `created_at` of the first run of the alert's
   first incident investigation (by `created_at`, then id).
 - MTTR (time to resolve) = alert `starts_at` → its end: the `ends_at` of a stored "resolved"
-  notification with the same fingerprint and `starts_at`, else the firing row's `ends_at`.
+  notification with the same fingerprint and `starts_at` (a separate row in registers written
+  before resolved notices closed their firing alert), else the alert's own `ends_at`.
 - time to verified fix = alert `starts_at` → the earliest `verified_at` of a task whose origin
   evidence is one of the alert's incident investigations.
 A missing or unparsable timestamp gives None; so does a negative duration (clock skew between
@@ -228,7 +230,7 @@ def incidents(
     rows = []
     for alert in every:
         mine = sorted(opened.get(str(alert["id"]), ()), key=lambda i: (i["created_at"], i["id"]))
-        if alert["status"] != "firing" or not mine:
+        if not mine:
             continue
         first = mine[0]
         occurrence = (str(alert["fingerprint"]), str(alert["starts_at"]))

@@ -26,6 +26,7 @@ class Alert:
     source_format: str
     raw: dict[str, Any]
     id: str | None = None  # generated when stored
+    links: dict[str, str] = field(default_factory=dict)  # http(s) only: {"runbook": url, …}
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,12 @@ def investigate(
     register = open_register(workspace)
     try:
         alert = register.alert(alert_id)
+        if not alert.service:  # notebooks could test nothing: every one needs the service
+            tried = ", ".join(workspace.settings.alerts.service_labels) or "none"
+            raise InputError(
+                f"alert {alert_id} names no service (labels tried: {tried}); "
+                "set [alerts] service_labels or add a service label"
+            )
         specs = load_library(
             workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
         )

@@ -22,7 +22,7 @@ reports = "reports"
 database = "sqlite:///rca.db"  # or postgresql+psycopg://user@host/rca; RCA_DATABASE_URL wins
 
 [alerts]
-service_labels = ["service", "app", "job"]
+service_labels = ["service", "app"]  # tried in order; the first present names the service
 
 [evidence]
 before = "60m"

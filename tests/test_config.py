@@ -22,7 +22,7 @@ def test_defaults_fill_an_empty_file(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, ""))
     assert settings.evidence.before == "60m"
     assert settings.execution.workers == 2
-    assert settings.alerts.service_labels == ["service", "app", "job"]
+    assert settings.alerts.service_labels == ["service", "app"]
 
 
 def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:

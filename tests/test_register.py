@@ -23,15 +23,16 @@ def an_alert(status: str = "firing", name: str = "X"):  # type: ignore[no-untype
     return parse_alerts(json.dumps(alertmanager_payload(name, status=status, ends_at=ends)))[0]
 
 
-def test_repeats_are_deduplicated_on_fingerprint_start_and_status(register: Register) -> None:
-    """The same (fingerprint, startsAt, status) is stored once; a resolved notice is new."""
+def test_repeats_are_deduplicated_on_fingerprint_and_start(register: Register) -> None:
+    """The same (fingerprint, startsAt) is stored once; its resolved notice resolves it."""
     first, created = register.store_alert(an_alert())
     again, created_again = register.store_alert(an_alert())
     resolved, created_resolved = register.store_alert(an_alert("resolved"))
     assert created
     assert not created_again
-    assert created_resolved
-    assert first == again != resolved
+    assert not created_resolved
+    assert first == again == resolved
+    assert register.alert(first).status == "resolved"
     assert register.alert(first).name == "X"
     with pytest.raises(NotFoundError):
         register.alert("al-nope")

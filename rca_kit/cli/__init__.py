@@ -6,10 +6,10 @@ papermill or jupyter.
 
 from __future__ import annotations
 
-from . import backlog, commands, loop, serve, tickets
+from . import alerts, backlog, commands, loop, serve, tickets
 from .base import cli
 
-__all__ = ["backlog", "cli", "commands", "loop", "main", "serve", "tickets"]
+__all__ = ["alerts", "backlog", "cli", "commands", "loop", "main", "serve", "tickets"]
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Commands of the investigation flow: demo, init, alerts, investigate, report, library, audit."""
+"""Commands of the investigation flow: demo, init, investigate, report, library, audit."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 import click
 
 from ..exceptions import InputError, RcaKitError
+from .alerts import FORMAT_HELP
 from .base import _investigate, _workspace, cli, handled
 
 
 @cli.command()
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-@click.option("--format", "fmt", help="Force the alert format (default: auto-detect).")
+@click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option(
     "--now",
     type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z"]),
@@ -84,29 +85,6 @@ def init(directory: Path) -> None:
 
     root = init_workspace(directory)
     click.echo(f"workspace created: {root}")
-
-
-@cli.group()
-def alert() -> None:
-    """Alerts."""
-
-
-@alert.command("ingest")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", help="Force the alert format (default: auto-detect).")
-@click.pass_context
-@handled
-def alert_ingest(ctx: click.Context, file: Path, fmt: str | None) -> None:
-    """Store the alert(s) in FILE (any supported format)."""
-    from ..pipeline import ingest_file, open_register
-
-    ws = _workspace(ctx)
-    register = open_register(ws)
-    try:
-        for alert_id in ingest_file(ws, register, file, fmt):
-            click.echo(alert_id)
-    finally:
-        register.close()
 
 
 @cli.command()

@@ -1,60 +1,140 @@
-"""Prometheus Alertmanager webhook payloads (version 4)."""
+"""Prometheus Alertmanager webhook payloads (version 4); the alert shape Grafana shares."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal, cast
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..exceptions import AlertFormatError
 from ..models import Alert
-from .common import fingerprint, parse_end, parse_time, pick_service, require, string_map
+from . import links
+from .common import (
+    MAX_VALUE_CHARS,
+    alert_list,
+    fingerprint,
+    make_alert,
+    obj,
+    parse_end,
+    parse_time,
+    require,
+    show,
+    string_map,
+)
 
 
-def detect(payload: dict[str, Any]) -> bool:
-    return isinstance(payload.get("alerts"), list) and "version" in payload
+def detect(payload: Any) -> bool:
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("alerts"), list)
+        and "version" in payload
+    )
 
 
-def parse(payload: dict[str, Any], service_labels: Sequence[str]) -> list[Alert]:
-    version = str(payload.get("version"))
+def parse(payload: Any, service_labels: Sequence[str]) -> list[Alert]:
+    body = obj(payload, "the Alertmanager webhook payload")
+    version = str(require(body, "version", ""))
     if version != "4":
+        hint = " (a Grafana webhook? use the grafana format)" if version == "1" else ""
         raise AlertFormatError(
-            f"version is {version!r}; only Alertmanager webhook version 4 is supported"
+            f"version is {show(version)}; only Alertmanager webhook version 4 is supported{hint}"
         )
-    common = string_map(payload.get("commonLabels"), "commonLabels")
-    alerts: list[Alert] = []
-    for index, item in enumerate(payload["alerts"]):
-        where = f"alerts[{index}]."
-        if not isinstance(item, dict):
-            raise AlertFormatError(f"alerts[{index}] must be an object")
-        labels = {**common, **string_map(item.get("labels"), where + "labels")}
-        name = labels.get("alertname")
-        if not name:
-            raise AlertFormatError(f"{where}labels.alertname is required")
-        status = item.get("status", payload.get("status"))
-        if status not in ("firing", "resolved"):
-            raise AlertFormatError(f"{where}status must be 'firing' or 'resolved', got {status!r}")
-        starts = parse_time(require(item, "startsAt", where), where + "startsAt")
-        ends = parse_end(item.get("endsAt"), where + "endsAt")
-        if status == "resolved" and ends is None:
-            raise AlertFormatError(f"{where}endsAt is required when status is 'resolved'")
-        if ends is not None and ends < starts:
-            raise AlertFormatError(f"{where}endsAt is before startsAt")
-        fp = item.get("fingerprint")
-        alerts.append(
-            Alert(
-                name=name,
-                status=cast(Literal["firing", "resolved"], status),
-                fingerprint=fp
-                if isinstance(fp, str) and 0 < len(fp) <= 64
-                else fingerprint(name, labels),
-                starts_at=starts,
-                ends_at=ends,
-                service=pick_service(labels, service_labels),
-                severity=labels.get("severity"),
-                labels=labels,
-                annotations=string_map(item.get("annotations"), where + "annotations"),
-                source_format="alertmanager",
-                raw=item,
-            )
+    return parse_group(body, service_labels, "alertmanager")
+
+
+def parse_group(
+    body: dict[str, Any],
+    service_labels: Sequence[str],
+    source_format: str,
+    extra_links: tuple[str, ...] = (),
+    extra_annotations: tuple[str, ...] = (),
+) -> list[Alert]:
+    """The alerts of a webhook group: common labels and annotations under each alert's own.
+
+    `extra_links`: more URL fields of each alert to keep as links (Grafana's dashboardURL …);
+    `extra_annotations`: string fields of each alert to keep as annotations (valueString).
+    """
+    items = alert_list(require(body, "alerts", ""), "alerts")
+    common = string_map(body.get("commonLabels"), "commonLabels")
+    common_notes = string_map(body.get("commonAnnotations"), "commonAnnotations")
+    group_status = body.get("status")
+    outer = [("alertmanager", body.get("externalURL"))] if source_format == "alertmanager" else []
+    return [
+        parse_item(
+            item,
+            f"alerts[{index}].",
+            service_labels,
+            source_format,
+            common=common,
+            common_annotations=common_notes,
+            default_status=group_status,
+            extra_links=extra_links,
+            extra_annotations=extra_annotations,
+            outer_links=outer,
         )
-    return alerts
+        for index, item in enumerate(items)
+    ]
+
+
+def parse_item(
+    item: Any,
+    where: str,
+    service_labels: Sequence[str],
+    source_format: str,
+    *,
+    common: dict[str, str] | None = None,
+    common_annotations: dict[str, str] | None = None,
+    default_status: Any = None,
+    status: str | None = None,
+    open_ended: bool = False,
+    extra_links: tuple[str, ...] = (),
+    extra_annotations: tuple[str, ...] = (),
+    outer_links: Iterable[tuple[str, Any]] = (),
+) -> Alert:
+    """One Alertmanager-shaped alert (labels, annotations, startsAt, endsAt, fingerprint).
+
+    `status` overrides the item's own; `open_ended` ignores endsAt (the API's is a projected
+    expiry, not an end).
+    """
+    item = obj(item, where.rstrip("."))
+    labels = {**(common or {}), **string_map(item.get("labels"), where + "labels")}
+    name = labels.get("alertname")
+    if not name:
+        raise AlertFormatError(f"{where}labels.alertname is required")
+    state = status or item.get("status", default_status)
+    if state is None:
+        raise AlertFormatError(f"{where}status is required")
+    starts = parse_time(require(item, "startsAt", where), where + "startsAt")
+    ends = None if open_ended else parse_end(item.get("endsAt"), where + "endsAt")
+    if state == "resolved" and ends is None:
+        raise AlertFormatError(f"{where}endsAt is required when status is 'resolved'")
+    annotations = {
+        **{key: item[key][:MAX_VALUE_CHARS] for key in extra_annotations if _is_text(item, key)},
+        **(common_annotations or {}),
+        **string_map(item.get("annotations"), where + "annotations"),
+    }
+    fp = item.get("fingerprint")
+    return make_alert(
+        where=where,
+        name=name,
+        status=state,
+        fingerprint=fp if isinstance(fp, str) and 0 < len(fp) <= 64 else fingerprint(name, labels),
+        starts_at=starts,
+        ends_at=ends,
+        labels=labels,
+        annotations=annotations,
+        service_labels=service_labels,
+        source_format=source_format,
+        raw=item,
+        links=links.collect(
+            [
+                *links.runbook(annotations),
+                ("generator", item.get("generatorURL")),
+                *((key.removesuffix("URL").lower(), item.get(key)) for key in extra_links),
+                *outer_links,
+            ]
+        ),
+    )
+
+
+def _is_text(item: dict[str, Any], key: str) -> bool:
+    return isinstance(item.get(key), str) and bool(item[key])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,10 @@ import sqlalchemy as sa
 from ..config import RcaToml
 from ..exceptions import NotFoundError
 from ..models import Alert, Outcome
-from . import audit, tasks
+from . import audit, notices, tasks
 from .ids import new_id, now_iso
 from .migrate import migrate
-from .schema import alerts, dead_letters, investigations, make_engine, runs, writing
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
+from .schema import dead_letters, investigations, make_engine, runs, writing
 
 
 class Store:
@@ -69,69 +64,31 @@ class Store:
 
     # alerts -----------------------------------------------------------------------------------
     def store_alert(self, alert: Alert) -> tuple[str, bool]:
-        """(alert id, created); a repeat of (fingerprint, startsAt, status) returns the first."""
-        key = (alert.fingerprint, _iso(alert.starts_at), alert.status)
+        """(alert id, created): see `receive_alert`, which also says whether it resolved one."""
+        receipt = self.receive_alert(alert)
+        return receipt.id, receipt.created
+
+    def receive_alert(self, alert: Alert) -> notices.Receipt:
+        """Store an alert in one transaction: a repeat of its (fingerprint, startsAt) returns
+        the stored one, and a resolved notice resolves a stored firing alert (notices.store)."""
         with self.transaction() as conn:
-            existing = conn.execute(
-                sa.select(alerts.c.id).where(
-                    alerts.c.fingerprint == key[0],
-                    alerts.c.starts_at == key[1],
-                    alerts.c.status == key[2],
-                )
-            ).scalar()
-            if existing:
-                return str(existing), False
-            alert_id = new_id("al")
-            conn.execute(
-                alerts.insert().values(
-                    id=alert_id,
-                    fingerprint=alert.fingerprint,
-                    name=alert.name,
-                    status=alert.status,
-                    service=alert.service,
-                    severity=alert.severity,
-                    starts_at=key[1],
-                    ends_at=_iso(alert.ends_at),
-                    labels=alert.labels,
-                    annotations=alert.annotations,
-                    source_format=alert.source_format,
-                    raw=alert.raw,
-                    received_at=now_iso(),
-                )
-            )
-            audit.append(
-                conn,
-                action="alert.stored",
-                entity="alert",
-                entity_id=alert_id,
-                seal=True,
-                details={
-                    "fingerprint": alert.fingerprint,
-                    "status": alert.status,
-                    "format": alert.source_format,
-                },
-            )
-            return alert_id, True
+            return notices.store(conn, alert)
 
     def alert(self, alert_id: str) -> Alert:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"no alert with id {alert_id!r}", hint="see `rca register list`")
-        return Alert(
-            id=row["id"],
-            name=row["name"],
-            status=row["status"],
-            fingerprint=row["fingerprint"],
-            starts_at=datetime.fromisoformat(row["starts_at"]),
-            ends_at=datetime.fromisoformat(row["ends_at"]) if row["ends_at"] else None,
-            service=row["service"],
-            severity=row["severity"],
-            labels=row["labels"],
-            annotations=row["annotations"],
-            source_format=row["source_format"],
-            raw=row["raw"],
-        )
+            return notices.get(conn, alert_id)
+
+    def alerts(
+        self, *, status: str | None = None, service: str | None = None, limit: int | None = 50
+    ) -> list[dict[str, Any]]:
+        """Stored alerts, most recently received first (see notices.listing)."""
+        with self.engine.connect() as conn:
+            return notices.listing(conn, status=status, service=service, limit=limit)
+
+    def alert_row(self, alert_id: str) -> dict[str, Any]:
+        """One alert with links, time to resolve and its investigations (notices.detail)."""
+        with self.engine.connect() as conn:
+            return notices.detail(conn, alert_id)
 
     def dead_letter(self, payload: bytes, *, source: str, error: str) -> int:
         """Keep a payload that failed to parse, with the reason."""
@@ -158,6 +115,16 @@ class Store:
     def dead_letters(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(sa.select(dead_letters)).mappings()]
+
+    def dead_letter_rows(self) -> list[dict[str, Any]]:
+        """Dead letters without their payloads: id, received_at, source, error, size."""
+        with self.engine.connect() as conn:
+            return notices.dead_letter_rows(conn)
+
+    def dead_letter_payload(self, letter_id: int) -> bytes:
+        """The raw bytes of one dead letter, as received."""
+        with self.engine.connect() as conn:
+            return notices.dead_letter_payload(conn, letter_id)
 
     # investigations ---------------------------------------------------------------------------
     def create_investigation(

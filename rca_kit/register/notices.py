@@ -1,0 +1,241 @@
+"""Alerts as received: store one (a repeat is the same alert; a resolved notice closes its
+firing alert), list them, show one, and the dead letters of payloads that failed to parse.
+
+Functions take a connection; `Store` wraps each in one transaction or read.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from ..exceptions import NotFoundError
+from ..intake.links import safe_url
+from ..models import Alert
+from . import audit
+from .ids import new_id, now_iso
+from .schema import alerts, dead_letters, investigations
+
+LIST_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "service",
+    "severity",
+    "starts_at",
+    "ends_at",
+    "received_at",
+    "resolved_at",
+    "source_format",
+    "fingerprint",
+)
+
+
+class Receipt(NamedTuple):
+    """What storing one alert did: its id, whether a row was created, whether it resolved a
+    stored firing alert (then nothing new is to be investigated)."""
+
+    id: str
+    created: bool
+    resolved: bool = False
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def store(conn: sa.Connection, alert: Alert) -> Receipt:
+    """Store an alert unless its occurrence (fingerprint, startsAt) is stored, whatever its
+    status: a repeat returns the stored row; a resolved notice of a stored firing alert
+    resolves that row (ends_at, resolved_at, audited as `alert.resolved`)."""
+    starts = iso(alert.starts_at)
+    found = {
+        row.status: str(row.id)
+        for row in conn.execute(
+            sa.select(alerts.c.id, alerts.c.status)
+            .where(alerts.c.fingerprint == alert.fingerprint, alerts.c.starts_at == starts)
+            .order_by(alerts.c.received_at, alerts.c.id)
+        )
+    }
+    if alert.status == "resolved" and "resolved" not in found and "firing" in found:
+        return _resolve(conn, found["firing"], alert)
+    if found:
+        return Receipt(found.get(alert.status) or next(iter(found.values())), False)
+    alert_id = new_id("al")
+    conn.execute(
+        alerts.insert().values(
+            id=alert_id,
+            fingerprint=alert.fingerprint,
+            name=alert.name,
+            status=alert.status,
+            service=alert.service,
+            severity=alert.severity,
+            starts_at=starts,
+            ends_at=iso(alert.ends_at),
+            labels=alert.labels,
+            annotations=alert.annotations,
+            source_format=alert.source_format,
+            raw=alert.raw,
+            received_at=now_iso(),
+            links=alert.links or None,
+        )
+    )
+    audit.append(
+        conn,
+        action="alert.stored",
+        entity="alert",
+        entity_id=alert_id,
+        seal=True,
+        details={
+            "fingerprint": alert.fingerprint,
+            "status": alert.status,
+            "format": alert.source_format,
+        },
+    )
+    return Receipt(alert_id, True)
+
+
+def _resolve(conn: sa.Connection, alert_id: str, notice: Alert) -> Receipt:
+    now = now_iso()
+    ends = iso(notice.ends_at) or now
+    conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id)
+        .values(status="resolved", ends_at=ends, resolved_at=now)
+    )
+    audit.append(
+        conn,
+        action="alert.resolved",
+        entity="alert",
+        entity_id=alert_id,
+        seal=True,
+        details={
+            "time_to_resolve_s": seconds_between(iso(notice.starts_at), ends),
+            "ends_at": ends,
+            "format": notice.source_format,
+        },
+    )
+    return Receipt(alert_id, False, True)
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """end - start in seconds; None when either is missing or the difference is negative
+    (clock skew between monitoring systems is not a duration)."""
+    if not start or not end:
+        return None
+    delta = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    return delta if delta >= 0 else None
+
+
+def get(conn: sa.Connection, alert_id: str) -> Alert:
+    row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no alert with id {alert_id!r}", hint="see `rca alert list`")
+    return Alert(
+        id=row["id"],
+        name=row["name"],
+        status=row["status"],
+        fingerprint=row["fingerprint"],
+        starts_at=datetime.fromisoformat(row["starts_at"]),
+        ends_at=datetime.fromisoformat(row["ends_at"]) if row["ends_at"] else None,
+        service=row["service"],
+        severity=row["severity"],
+        labels=row["labels"],
+        annotations=row["annotations"],
+        source_format=row["source_format"],
+        raw=row["raw"],
+        links=_links(row["links"]),
+    )
+
+
+def _links(value: Any) -> dict[str, str]:
+    """Stored links, checked again on the way out (a row may predate the check)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if safe_url(v)}
+
+
+def listing(
+    conn: sa.Connection,
+    *,
+    status: str | None = None,
+    service: str | None = None,
+    limit: int | None = 50,
+) -> list[dict[str, Any]]:
+    """Alerts, most recently received first, with how many investigations each has."""
+    count = (
+        sa.select(sa.func.count())
+        .where(investigations.c.alert_id == alerts.c.id)
+        .scalar_subquery()
+        .label("investigations")
+    )
+    query = sa.select(*(alerts.c[name] for name in LIST_COLUMNS), count)
+    if status:
+        query = query.where(alerts.c.status == status)
+    if service:
+        query = query.where(alerts.c.service == service)
+    query = query.order_by(alerts.c.received_at.desc(), alerts.c.id.desc())
+    if limit:
+        query = query.limit(limit)
+    return [_with_ttr(dict(row)) for row in conn.execute(query).mappings()]
+
+
+def detail(conn: sa.Connection, alert_id: str) -> dict[str, Any]:
+    """One alert as stored (without its raw payload), its time to resolve and investigations."""
+    columns = [c for c in alerts.c if c.name != "raw"]
+    row = conn.execute(sa.select(*columns).where(alerts.c.id == alert_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no alert with id {alert_id!r}", hint="see `rca alert list`")
+    found = _with_ttr(dict(row))
+    found["links"] = _links(found.get("links"))
+    found["investigations"] = [
+        dict(r)
+        for r in conn.execute(
+            sa.select(
+                investigations.c.id,
+                investigations.c.kind,
+                investigations.c.status,
+                investigations.c.created_at,
+                investigations.c.finished_at,
+                investigations.c.leading_hypothesis,
+                investigations.c.root_cause,
+                investigations.c.report,
+            )
+            .where(investigations.c.alert_id == alert_id)
+            .order_by(investigations.c.created_at, investigations.c.id)
+        ).mappings()
+    ]
+    return found
+
+
+def _with_ttr(row: dict[str, Any]) -> dict[str, Any]:
+    resolved = row["status"] == "resolved"
+    row["time_to_resolve_s"] = (
+        seconds_between(row["starts_at"], row["ends_at"]) if resolved else None
+    )
+    return row
+
+
+def dead_letter_rows(conn: sa.Connection) -> list[dict[str, Any]]:
+    """Dead letters without their payload: id, received_at, source, error, size (bytes)."""
+    query = sa.select(
+        dead_letters.c.id,
+        dead_letters.c.received_at,
+        dead_letters.c.source,
+        dead_letters.c.error,
+        sa.func.length(dead_letters.c.payload).label("size"),
+    ).order_by(dead_letters.c.id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def dead_letter_payload(conn: sa.Connection, letter_id: int) -> bytes:
+    payload = conn.execute(
+        sa.select(dead_letters.c.payload).where(dead_letters.c.id == letter_id)
+    ).scalar()
+    if payload is None:
+        raise NotFoundError(
+            f"no dead letter with id {letter_id}", hint="see `rca alert dead-letters`"
+        )
+    return bytes(payload)
