@@ -31,6 +31,7 @@ from starlette.routing import Route
 from . import intake
 from .config import Workspace
 from .exceptions import InputError, NotFoundError, RcaKitError
+from .intake.common import NotAnAlert
 from .investigator import Investigator
 from .register import Register
 from .register import queue as work
@@ -162,16 +163,24 @@ class Receiver:
             alerts = intake.parse_alerts(
                 raw, fmt=fmt, service_labels=self.workspace.settings.alerts.service_labels
             )
+        except NotAnAlert as exc:  # an acknowledgement, a note: handled, nothing to keep
+            return JSONResponse({"alerts": [], "ignored": exc.message}, status_code=202)
         except InputError as exc:
             letter = self.register.dead_letter(raw, source=source, error=exc.message)
             return _error(400, str(exc), dead_letter=letter)
         stored = []
         for alert in alerts:
-            alert_id, created = self.register.store_alert(alert)[:2]
-            item: dict[str, Any] = {"id": alert_id, "status": alert.status, "created": created}
+            receipt = self.register.receive_alert(alert)
+            alert_id = receipt.id
+            item: dict[str, Any] = {
+                "id": alert_id,
+                "status": alert.status,
+                "created": receipt.created,
+                "resolved": receipt.resolved,
+            }
             if alert.status == "firing" and not alert.service:
                 item["warning"] = "no service label: stored, not investigated"
-            elif alert.status == "firing" and self.investigator is not None:
+            elif alert.status == "firing":  # queued even when this instance only receives
                 item["queued"] = work.ensure_queued(self.register, alert_id)
             stored.append(item)
         if self.investigator is not None and any(item.get("queued") for item in stored):
@@ -200,9 +209,7 @@ class Receiver:
                 "annotations": row["annotations"],
                 "links": row.get("links") or {},
                 "queue": [_queue_json(q) for q in work.entries(self.register, alert_id=alert_id)],
-                "investigations": [
-                    _investigation_json(i) for i in self.register.investigations_of(alert_id)
-                ],
+                "investigations": [_investigation_json(i) for i in row["investigations"]],
             }
 
         return JSONResponse(await run_in_threadpool(read))

@@ -268,3 +268,67 @@ def test_a_burst_loses_nothing_and_duplicates_nothing(server: ServeProcess) -> N
     assert len({(a["name"], a["starts_at"]) for a in stored}) == len(stored) == 1050
     assert len(entries) == 1050  # one queue entry each; the 100 repeats added none
     assert server.get("/healthz").json()["queue"]["pending"] == 1050
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alerts"
+
+
+@pytest.mark.parametrize(
+    "name", ["alertmanager", "alertmanager-api", "grafana", "pagerduty", "opsgenie", "generic"]
+)
+def test_every_format_is_received_and_a_resolved_notice_closes_its_alert(
+    server: ServeProcess, name: str
+) -> None:
+    """Each real payload is stored and queued; the same alert resolved is closed, not new."""
+    body = json.loads((FIXTURES / f"{name}.json").read_text())
+    reply = server.post(json.dumps(body))
+    assert reply.status_code == 202, reply.text
+    firing = [a for a in reply.json()["alerts"] if a["status"] == "firing"]
+    assert all(a["created"] for a in firing)
+    assert all(a.get("queued") or "no service" in a["warning"] for a in firing)
+    firing = [a for a in firing if a.get("queued")]
+    assert firing
+    resolved = _resolved(name, body)
+    closing = server.post(json.dumps(resolved), path=f"/api/v1/alerts/{name}")
+    assert closing.status_code == 202, closing.text
+    first = firing[0]["id"]
+    closed = [a for a in closing.json()["alerts"] if a["id"] == first]
+    shown = server.get(f"/api/v1/alerts/{first}").json()
+    assert len(shown["queue"]) == 1  # the second notice queued nothing new
+    if name == "alertmanager-api":  # the API lists alerts; the same list again is a repeat
+        assert closed == [{**firing[0], "created": False, "queued": False}]
+        return
+    assert closed == [{"id": first, "status": "resolved", "created": False, "resolved": True}]
+    assert shown["status"] == "resolved"
+    assert shown["resolved_at"]
+
+
+def _resolved(name: str, body: Any) -> Any:
+    """The resolved notice each sender would send for the fixture's first alert."""
+    end = "2026-11-25T10:40:00Z"
+    if name in ("alertmanager", "grafana"):
+        body["status"] = "resolved"
+        for alert in body["alerts"]:
+            alert["status"], alert["endsAt"] = "resolved", end
+    elif name == "alertmanager-api":
+        return body
+    elif name == "pagerduty":
+        body["event"]["event_type"] = "incident.resolved"
+        body["event"]["occurred_at"] = end
+        body["event"]["data"]["status"] = "resolved"
+    elif name == "opsgenie":
+        body["action"] = "Close"
+    else:
+        body["ends_at"], body["status"] = end, "resolved"
+    return body
+
+
+def test_a_notification_that_is_no_alert_is_acknowledged_and_ignored(
+    server: ServeProcess,
+) -> None:
+    body = json.loads((FIXTURES / "pagerduty.json").read_text())
+    body["event"]["event_type"] = "incident.acknowledged"
+    reply = server.post(json.dumps(body))
+    assert reply.status_code == 202
+    assert reply.json()["alerts"] == []
+    assert "not an alert" in reply.json()["ignored"]

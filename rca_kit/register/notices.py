@@ -190,24 +190,29 @@ def detail(conn: sa.Connection, alert_id: str) -> dict[str, Any]:
         raise NotFoundError(f"no alert with id {alert_id!r}", hint="see `rca alert list`")
     found = _with_ttr(dict(row))
     found["links"] = _links(found.get("links"))
-    found["investigations"] = [
-        dict(r)
-        for r in conn.execute(
-            sa.select(
-                investigations.c.id,
-                investigations.c.kind,
-                investigations.c.status,
-                investigations.c.created_at,
-                investigations.c.finished_at,
-                investigations.c.leading_hypothesis,
-                investigations.c.root_cause,
-                investigations.c.report,
-            )
-            .where(investigations.c.alert_id == alert_id)
-            .order_by(investigations.c.created_at, investigations.c.id)
-        ).mappings()
-    ]
+    found["investigations"] = investigations_of(conn, alert_id)
     return found
+
+
+def investigations_of(conn: sa.Connection, alert_id: str) -> list[dict[str, Any]]:
+    """The investigations of one alert, oldest first."""
+    query = (
+        sa.select(
+            investigations.c.id,
+            investigations.c.alert_id,
+            investigations.c.kind,
+            investigations.c.status,
+            investigations.c.created_at,
+            investigations.c.finished_at,
+            investigations.c.leading_hypothesis,
+            investigations.c.root_cause,
+            investigations.c.report,
+            investigations.c.error,
+        )
+        .where(investigations.c.alert_id == alert_id)
+        .order_by(investigations.c.created_at, investigations.c.id)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def _with_ttr(row: dict[str, Any]) -> dict[str, Any]:

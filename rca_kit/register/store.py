@@ -191,13 +191,8 @@ class Store:
 
     def investigations_of(self, alert_id: str) -> list[dict[str, Any]]:
         """The investigations of one alert, oldest first."""
-        query = (
-            sa.select(investigations)
-            .where(investigations.c.alert_id == alert_id)
-            .order_by(investigations.c.created_at, investigations.c.id)
-        )
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return notices.investigations_of(conn, alert_id)
 
     def run(self, run_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
