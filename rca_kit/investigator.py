@@ -134,7 +134,7 @@ class Investigator:
             text=True,
             env=env,
             start_new_session=True,  # its notebook kernels die with it
-            preexec_fn=_die_with_parent,
+            preexec_fn=_background,
         )
         with self._lock:
             self._children[name] = child
@@ -180,9 +180,12 @@ def _investigation_id(stdout: str) -> str | None:
     return None
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: if the receiver is killed, so is its investigation (else an
-    orphan would finish it while the restarted receiver retries it)."""
+def _background() -> None:
+    """In the child, before exec: investigations yield the CPU to the receiver (a sender waits
+    on its acknowledgement, nobody waits on a notebook's next millisecond); and if the
+    receiver is killed, so is its investigation (else an orphan would finish it while the
+    restarted receiver retries it)."""
+    os.nice(10)
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 

@@ -170,7 +170,7 @@ class Receiver:
             return _error(400, str(exc), dead_letter=letter)
         stored = []
         for alert in alerts:
-            receipt = self.register.receive_alert(alert)
+            receipt, queued = self.register.receive_and_queue(alert)
             alert_id = receipt.id
             item: dict[str, Any] = {
                 "id": alert_id,
@@ -181,7 +181,7 @@ class Receiver:
             if alert.status == "firing" and not alert.service:
                 item["warning"] = "no service label: stored, not investigated"
             elif alert.status == "firing":  # queued even when this instance only receives
-                item["queued"] = work.ensure_queued(self.register, alert_id)
+                item["queued"] = queued
             stored.append(item)
         if self.investigator is not None and any(item.get("queued") for item in stored):
             self.investigator.wake()

@@ -33,25 +33,30 @@ class Entry:
 def ensure_queued(store: Store, alert_id: str) -> bool:
     """Queue an investigation of the alert unless one is queued or exists; True if queued."""
     with store.transaction() as conn:
-        queued = conn.execute(sa.select(queue.c.id).where(queue.c.alert_id == alert_id)).first()
-        investigated = conn.execute(
-            sa.select(investigations.c.id).where(investigations.c.alert_id == alert_id).limit(1)
-        ).first()
-        if queued or investigated:
-            return False
-        result = conn.execute(
-            queue.insert().values(alert_id=alert_id, state="pending", enqueued_at=now_iso())
-        )
-        key = result.inserted_primary_key
-        audit.append(
-            conn,
-            action="queue.enqueued",
-            entity="alert",
-            entity_id=alert_id,
-            actor=store.actor,
-            details={"queue_id": int(key[0]) if key else None},
-        )
-        return True
+        return enqueue(conn, alert_id, actor=store.actor)
+
+
+def enqueue(conn: sa.Connection, alert_id: str, *, actor: str) -> bool:
+    """`ensure_queued` inside the caller's write transaction."""
+    queued = conn.execute(sa.select(queue.c.id).where(queue.c.alert_id == alert_id)).first()
+    investigated = conn.execute(
+        sa.select(investigations.c.id).where(investigations.c.alert_id == alert_id).limit(1)
+    ).first()
+    if queued or investigated:
+        return False
+    result = conn.execute(
+        queue.insert().values(alert_id=alert_id, state="pending", enqueued_at=now_iso())
+    )
+    key = result.inserted_primary_key
+    audit.append(
+        conn,
+        action="queue.enqueued",
+        entity="alert",
+        entity_id=alert_id,
+        actor=actor,
+        details={"queue_id": int(key[0]) if key else None},
+    )
+    return True
 
 
 def claim(store: Store, worker: str) -> Entry | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from ..config import RcaToml
 from ..exceptions import NotFoundError
 from ..models import Alert, Outcome
-from . import audit, notices, tasks
+from . import audit, notices, queue, tasks
 from .ids import new_id, now_iso
 from .migrate import migrate
 from .schema import dead_letters, investigations, make_engine, runs, writing
@@ -37,6 +38,8 @@ class Store:
         self.settings = settings or RcaToml()
         self.actor = actor
         self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
+        self.busy_timeout_s = busy_timeout_s
+        self._writer = threading.RLock()
         try:
             migrate(self.engine)
         except BaseException:
@@ -45,10 +48,21 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """One serialized write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL table lock)."""
-        with writing(self.engine) as conn:
-            audit.lock(conn)
-            yield conn
+        """One serialized write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL table lock).
+
+        Threads of one process queue on a lock first: the database would serialize them
+        anyway, and SQLite's busy handler (sleeps of up to 100 ms) would make them wait longer.
+        """
+        if not self._writer.acquire(timeout=self.busy_timeout_s):
+            raise sa.exc.TimeoutError(
+                f"no database write slot within {self.busy_timeout_s} s (other writers busy)"
+            )
+        try:
+            with writing(self.engine) as conn:
+                audit.lock(conn)
+                yield conn
+        finally:
+            self._writer.release()
 
     @property
     def context(self) -> tasks.Context:
@@ -73,6 +87,14 @@ class Store:
         the stored one, and a resolved notice resolves a stored firing alert (notices.store)."""
         with self.transaction() as conn:
             return notices.store(conn, alert)
+
+    def receive_and_queue(self, alert: Alert) -> tuple[notices.Receipt, bool]:
+        """`receive_alert`, and in the same transaction queue an investigation of a firing
+        alert that names a service (unless queued or investigated already): (receipt, queued)."""
+        with self.transaction() as conn:
+            receipt = notices.store(conn, alert)
+            wanted = alert.status == "firing" and bool(alert.service)
+            return receipt, wanted and queue.enqueue(conn, receipt.id, actor=self.actor)
 
     def alert(self, alert_id: str) -> Alert:
         with self.engine.connect() as conn:
