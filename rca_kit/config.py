@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .exceptions import ConfigError
 
@@ -54,11 +54,109 @@ class EvidenceSection(_Strict):
     baseline: Duration = "6h"  # history before the window that tests compare against
 
 
-class SourceSection(_Strict):
+class FilesSource(_Strict):
+    """Evidence from files: metrics .csv/.parquet, logs and changes .jsonl."""
+
     kind: Literal["files"]
     metrics: str | None = None
     logs: str | None = None
     changes: str | None = None
+
+    def provides(self) -> tuple[str, ...]:
+        return tuple(k for k in ("metrics", "logs", "changes") if getattr(self, k))
+
+    def describe(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+    def label(self) -> str:
+        return "files " + ", ".join(str(getattr(self, k)) for k in self.provides())
+
+
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # a Prometheus label or an environment variable name
+
+
+class PrometheusSource(_Strict):
+    """Metrics from Prometheus' range-query API, one PromQL expression per vocabulary metric."""
+
+    kind: Literal["prometheus"]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s]*)?$")]
+    token_env: Annotated[str, Field(pattern=_NAME)] | None = None  # the variable's name only
+    step: Duration = "30s"
+    timeout: Duration = "30s"
+    service_label: Annotated[str, Field(pattern=_NAME)] = "service"
+    method: Literal["GET", "POST"] = "POST"
+    queries: dict[str, str]
+
+    @field_validator("step", "timeout")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if parse_duration(value) <= timedelta(0):
+            raise ValueError(f"{value!r} must be longer than 0s")
+        return value
+
+    @field_validator("queries")
+    @classmethod
+    def _queries(cls, queries: dict[str, str]) -> dict[str, str]:
+        from .evidence.promql import SERVICE, SERVICES, placeholders
+        from .evidence.vocabulary import METRIC_NAMES
+
+        if not queries:
+            raise ValueError("give at least one query: metric = 'PromQL expression'")
+        for metric, expr in queries.items():
+            if metric not in METRIC_NAMES:
+                raise ValueError(
+                    f"{metric!r} is not a vocabulary metric (one of {', '.join(METRIC_NAMES)})"
+                )
+            try:
+                used = placeholders(expr)
+            except ValueError as exc:
+                raise ValueError(f"query {metric}: {exc}") from None
+            if used == {SERVICE, SERVICES}:
+                raise ValueError(f"query {metric}: use {SERVICE} or {SERVICES}, not both")
+        return queries
+
+    def provides(self) -> tuple[str, ...]:
+        return ("metrics",)
+
+    def public_url(self) -> str:
+        """The URL without credentials or query string (those may hold secrets)."""
+        scheme, _, rest = self.url.partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme}://{host.rpartition('@')[2]}{slash}{path.split('?')[0].split('#')[0]}"
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.model_dump(exclude_none=True), "url": self.public_url()}
+
+    def label(self) -> str:
+        return f"prometheus {self.public_url()}"
+
+
+ChangeKind = Literal["deploy", "config", "schema", "infra", "flag"]
+
+
+class GitSource(_Strict):
+    """Changes from a local git repository's history: one change per commit and service."""
+
+    kind: Literal["git"]
+    repo: str
+    paths: dict[str, ChangeKind] = Field(default_factory=dict)  # glob -> kind, first match wins
+    default_kind: ChangeKind = "config"
+    branch: Annotated[str, Field(pattern=r"^[^-\s][^\s]*$")] | None = None
+    service: str | None = None  # every commit's service (a Service: trailer still wins)
+    time: Literal["committer", "author"] = "committer"
+
+    def provides(self) -> tuple[str, ...]:
+        return ("changes",)
+
+    def describe(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+    def label(self) -> str:
+        return f"git {self.repo}" + (f"@{self.branch}" if self.branch else "")
+
+
+# One [[sources]] entry; `kind` picks the model, so a misspelled key names its source kind.
+SourceSection = Annotated[FilesSource | PrometheusSource | GitSource, Field(discriminator="kind")]
 
 
 class ExecutionSection(_Strict):
@@ -205,8 +303,20 @@ class Workspace:
         return list(self.settings.topology.get(service or "", []))
 
 
+_SOURCE_KINDS = ("files", "prometheus", "git")
+
+
 def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(str(part) for part in error["loc"])
+    parts = list(error["loc"])
+    if len(parts) > 2 and parts[0] == "sources" and parts[2] in _SOURCE_KINDS:
+        del parts[2]  # the union's tag: sources.0.url, not sources.0.prometheus.url
+    loc = ".".join(str(part) for part in parts)
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        tag = (error.get("ctx") or {}).get("tag")
+        given = f"{tag!r} is not a source kind" if tag is not None else "'kind' is required"
+        return f"'{loc}.kind': {given} (one of {', '.join(_SOURCE_KINDS)})"
+    if error["type"] == "value_error":
+        return f"'{loc}': {str(error['msg']).removeprefix('Value error, ')}"
     if error["type"] == "extra_forbidden":
         return f"unknown key '{loc}' (check its spelling: every key is in docs/configuration.md)"
     if error["type"] == "missing":
@@ -226,8 +336,10 @@ def load_settings(path: Path) -> RcaToml:
     try:
         return RcaToml.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = len(exc.errors()) - 1
+        # a misspelled key first: the "required" error it causes names the right spelling only
+        errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        first = errors[0]
+        more = len(errors) - 1
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         raise ConfigError(_describe(dict(first)) + suffix, where=str(path)) from None
 

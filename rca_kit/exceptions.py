@@ -86,3 +86,8 @@ class OutcomeError(RcaKitError):
 
 class AuditChainError(RcaKitError):
     """The audit log's hash chain is broken: an event was edited or deleted."""
+
+
+class SourceError(RcaKitError):
+    """An evidence source could not answer (down, refused, timed out, an API error): the
+    investigation records it and goes on; hypotheses needing its data are inconclusive."""

@@ -34,6 +34,8 @@ class InvestigationResult:
     tasks: list[dict[str, Any]]
     report: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    # rows per kind and each source's outcome (rca_kit.evidence.coverage.summary)
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class InvestigationResult:
                 for t in self.tasks
             ],
             "report": str(self.report),
+            "evidence": self.evidence,
         }
 
 
@@ -272,6 +275,7 @@ def investigate(
             leading=leading,
             tasks=register.tasks(investigation_id=investigation_id),
             report=report,
+            evidence=evidence.summary(),
         )
     finally:
         register.close()

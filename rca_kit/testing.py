@@ -66,8 +66,14 @@ def make_snapshot(
     topology: dict[str, list[str]] | None = None,
     lookback: timedelta = timedelta(hours=6),
     provides: tuple[str, ...] = KINDS,
+    sources: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Freeze frames in the documented vocabulary as a snapshot folder."""
+    """Freeze frames in the documented vocabulary as a snapshot folder.
+
+    `sources` replaces the manifest's source records (e.g. one with "status": "failed", as
+    rca_kit.evidence.coverage.source_record writes them); by default one test source provides
+    each kind in `provides`.
+    """
     given = {"metrics": metrics, "logs": logs, "changes": changes}
     frames = {
         kind: normalize(frame, kind, f"<{kind}>") if frame is not None else empty(kind)
@@ -88,7 +94,9 @@ def make_snapshot(
         window=Window(start, end),
         lookback_start=start - lookback,
         context=context,
-        sources=[{"kind": "test", **dict.fromkeys(provides, "<frame>")}],
+        sources=sources
+        if sources is not None
+        else [{"kind": "test", **dict.fromkeys(provides, "<frame>")}],
     )
     return dest
 

@@ -27,7 +27,13 @@ def test_investigate_demo_alert_json_contract(rca: Rca, workspace_dir: Path) -> 
         "leading_hypothesis",
         "tasks",
         "report",
+        "evidence",
     }
+    evidence = result["evidence"]
+    assert evidence["metrics"] > 0
+    assert [(s["kind"], s["status"], s["error"]) for s in evidence["sources"]] == [
+        ("files", "ok", None)
+    ]
     verdicts = {h["id"]: h["verdict"] for h in result["hypotheses"]}
     assert len(verdicts) == 9
     assert verdicts["backpressure"] == "supported"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from rca_kit import load_evidence
 from rca_kit.config import Workspace
 from rca_kit.evidence.snapshot import freeze
+from rca_kit.evidence.vocabulary import KINDS
 from rca_kit.exceptions import EvidenceError
 from rca_kit.models import Window
 
@@ -121,3 +123,179 @@ def test_epoch_seconds_and_extra_log_keys(workspace: Workspace, tmp_path: Path) 
     assert ev.metrics["value"].tolist() == [2.5]
     assert ev.logs["level"].tolist() == ["error"]
     assert json.loads(ev.logs["attributes"].iloc[0]) == {"trace_id": "abc"}
+
+
+# Sources recorded, coverage, and templates that never refute for lack of data -----------------
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = sorted((ROOT / "notebooks" / "templates").glob("*.ipynb"))
+
+
+def record(kind: str, provides: list[str], status: str, error: str | None = None) -> dict[str, Any]:
+    """A manifest source record as rca_kit.evidence.coverage.source_record writes it."""
+    return {
+        "kind": kind,
+        "label": f"{kind} test",
+        "provides": provides,
+        "status": status,
+        "rows": dict.fromkeys(provides, 0),
+        "span": dict.fromkeys(provides),
+        "covers": {k: status != "failed" and (k != "metrics" or status == "ok") for k in provides},
+        "error": error,
+        "errors": [error] if error else [],
+        "problem": None,
+    }
+
+
+def demo_snapshot(tmp_path: Path, name: str, **given: Any) -> Path:
+    from rca_kit.scenarios import demo, export_end
+    from rca_kit.testing import make_snapshot
+
+    scenario = demo()
+    onset = pd.Timestamp(scenario.alert["alerts"][0]["startsAt"]).to_pydatetime()
+    given.setdefault("topology", scenario.topology)
+    return make_snapshot(
+        tmp_path / name,
+        window=(onset - timedelta(minutes=60), export_end(scenario)),
+        service="orders-consumer",
+        onset=onset,
+        **given,
+    )
+
+
+def test_failing_sources_make_every_template_inconclusive_naming_them(tmp_path: Path) -> None:
+    """With every source failed, no template refutes: each names the failure it lacks."""
+    from rca_kit.testing import run_inline
+
+    snapshot = demo_snapshot(
+        tmp_path,
+        "failed",
+        sources=[
+            record("prometheus", ["metrics"], "failed", "connection refused"),
+            record("git", ["changes"], "failed", "git log timed out after 120s"),
+        ],
+    )
+    assert len(TEMPLATES) == 9
+    for template in TEMPLATES:
+        outcome = run_inline(template, snapshot)
+        assert outcome.verdict == "inconclusive", (template.name, outcome.error, outcome.summary)
+        named = " ".join(outcome.missing_data)
+        assert any(
+            reason in named
+            for reason in ("failed: connection refused", "failed: git log timed out", "logs (no")
+        ), (template.name, named)
+
+
+def test_no_change_counts_only_from_a_change_source_that_worked(tmp_path: Path) -> None:
+    """recent-change: a failed change log is inconclusive; a working one with nothing in it
+    refutes (nothing changed); with metrics that fall short of the window, inconclusive."""
+    from rca_kit.scenarios import demo
+    from rca_kit.testing import run_inline
+
+    metrics = demo().metrics
+    ok = record("prometheus", ["metrics"], "ok")
+    verdicts = {}
+    for name, changes in {
+        "failed": record("git", ["changes"], "failed", "git log timed out after 120s"),
+        "empty": record("git", ["changes"], "empty"),
+    }.items():
+        snapshot = demo_snapshot(tmp_path, name, metrics=metrics, sources=[ok, changes])
+        outcome = run_inline(ROOT / "notebooks/templates/recent-change.ipynb", snapshot)
+        verdicts[name] = outcome.verdict
+        if name == "failed":
+            assert list(outcome.missing_data) == [
+                "changes (source 2 (git test) failed: git log timed out after 120s)"
+            ]
+    assert verdicts == {"failed": "inconclusive", "empty": "refuted"}
+
+    short = record("prometheus", ["metrics"], "ok") | {"covers": {"metrics": False}}
+    snapshot = demo_snapshot(tmp_path, "short", metrics=metrics, sources=[short])
+    outcome = run_inline(ROOT / "notebooks/templates/backpressure.ipynb", snapshot)
+    assert outcome.verdict == "inconclusive"
+    assert outcome.missing_data[0].startswith("metrics across the window")
+
+
+def test_a_service_absent_from_the_topology_is_not_refuted_upstream(tmp_path: Path) -> None:
+    """upstream-degradation: no [topology] entry means unknown upstreams (inconclusive); an
+    entry listing none refutes."""
+    from rca_kit.scenarios import demo
+    from rca_kit.testing import run_inline
+
+    template = ROOT / "notebooks/templates/upstream-degradation.ipynb"
+    metrics = demo().metrics
+    absent = demo_snapshot(tmp_path, "absent", metrics=metrics, topology={"orders-api": []})
+    outcome = run_inline(template, absent)
+    assert outcome.verdict == "inconclusive"
+    assert list(outcome.missing_data) == [
+        "the upstreams of orders-consumer (it has no entry in [topology])"
+    ]
+    none = demo_snapshot(tmp_path, "none", metrics=metrics, topology={"orders-consumer": []})
+    assert run_inline(template, none).verdict == "refuted"
+
+
+@pytest.mark.slow
+def test_papermill_run_against_a_snapshot_without_metrics_or_changes(tmp_path: Path) -> None:
+    """The real kernel agrees: nothing to look at is inconclusive, not refuted."""
+    from rca_kit.testing import run_template
+
+    snapshot = demo_snapshot(tmp_path, "bare", provides=("logs",))
+    for name in ("recent-change", "backpressure"):
+        outcome = run_template(ROOT / f"notebooks/templates/{name}.ipynb", snapshot)
+        assert outcome.verdict == "inconclusive", (name, outcome.error)
+        assert any("no evidence source provides them" in m for m in outcome.missing_data)
+
+
+def test_a_down_source_is_recorded_and_the_others_still_count(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Files plus a Prometheus that refuses connections: freezing goes on, the manifest records
+    both, metrics are still provided (by the files), the failure is one line."""
+    from rca_kit.config import PrometheusSource
+
+    down = PrometheusSource.model_validate(
+        {
+            "kind": "prometheus",
+            "url": "http://127.0.0.1:9",  # discard port: nothing listens
+            "queries": {"ingest_rate": 'rca_demo_ingest_rate{service="{service}"}'},
+        }
+    )
+    settings = workspace.settings.model_copy(
+        update={"sources": [*workspace.settings.sources, down]}
+    )
+    ws = Workspace(root=workspace.root, settings=settings)
+    ev = load_evidence(frozen(ws, tmp_path / "snap"))
+    files, prom = ev.sources
+    assert (files["status"], prom["status"], prom["error"]) == (
+        "ok",
+        "failed",
+        "connection refused",
+    )
+    assert ev.provided("metrics")
+    assert ev.coverage("metrics").covers
+    assert ev.source_errors == [
+        "source 2 (prometheus http://127.0.0.1:9): connection refused — hypotheses needing "
+        "metrics will be inconclusive"
+    ]
+    summary = ev.summary()
+    assert summary["metrics"] == len(ev.metrics) > 0
+    assert [(s["kind"], s["status"], s["rows"]) for s in summary["sources"]] == [
+        ("files", "ok", len(ev.metrics) + len(ev.logs) + len(ev.changes)),
+        ("prometheus", "failed", 0),
+    ]
+
+
+def test_snapshots_frozen_before_sources_were_recorded_still_read(tmp_path: Path) -> None:
+    """examples/snapshot names its files source without a status: everything it names counts."""
+    ev = load_evidence(ROOT / "examples" / "snapshot")
+    assert all(ev.provided(kind) and ev.coverage(kind).covers for kind in KINDS)
+    assert ev.source_errors == []
+    assert ev.gaps("metrics", "logs", "changes") == []
+
+
+def test_upstream_services_are_transitive_without_repeats() -> None:
+    from rca_kit.evidence.sources import upstream_services
+
+    topology = {"c": ["b", "x"], "b": ["a"], "a": ["c"], "x": []}
+    assert upstream_services("c", topology) == ("c", "b", "x", "a")
+    assert upstream_services("z", topology) == ("z",)
+    assert upstream_services(None, topology) == ()

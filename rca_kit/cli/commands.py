@@ -45,6 +45,9 @@ def investigate(
         raise InputError(f"{target!r} is neither an alert file nor an alert id (al-…)")
     for alert_id in alert_ids:
         result = _investigate(ws, alert_id, now)
+        for source in result.evidence.get("sources", []):  # a source that failed or fell short
+            if source.get("warning"):
+                click.echo(f"warning: {source['warning']}", err=True)
         if as_json:
             click.echo(json.dumps(result.to_json()))
         else:

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..exceptions import EvidenceError
+from .coverage import Coverage, coverage, problems, summary
 
 _KINDS = ("metrics", "logs", "changes")
 
@@ -55,9 +56,33 @@ class Evidence:
         end = pd.Timestamp(window_end) if window_end else self.window_end
         return start, min(end, self.data_end)
 
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        """Each configured source's manifest record: status, rows, span, covers, error."""
+        return list(self.manifest.get("sources", []))
+
     def provided(self, kind: str) -> bool:
-        """Whether any configured source supplies this kind (else its absence means nothing)."""
-        return any(source.get(kind) for source in self.manifest.get("sources", []))
+        """Whether a configured source supplies this kind and did not fail (else its absence
+        means nothing: "no change was recorded" is evidence only from a working change log)."""
+        return coverage(self.sources, kind).provided
+
+    def coverage(self, kind: str) -> Coverage:
+        """Whether `kind` is evidence over the window; `.missing` names what is not."""
+        return coverage(self.sources, kind)
+
+    def gaps(self, *kinds: str) -> list[str]:
+        """For `missing_data`: each of `kinds` that no working source covers, and why."""
+        return [c.missing for c in (coverage(self.sources, k) for k in kinds) if not c.covers]
+
+    @property
+    def source_errors(self) -> list[str]:
+        """One line per source that failed, answered in part, returned nothing or falls short."""
+        return problems(self.sources)
+
+    def summary(self) -> dict[str, Any]:
+        """Rows per kind and each source's outcome (`rca investigate --json` "evidence")."""
+        counts = {kind: len(getattr(self, kind)) for kind in _KINDS}
+        return summary(self.sources, counts)
 
     def has(self, service: str | None, metric: str) -> bool:
         m = self.metrics

@@ -16,7 +16,7 @@ import pandas as pd
 from ..config import Workspace
 from ..fsutil import fsync_dir, umask
 from ..models import Snapshot, Window
-from .sources import KINDS, FetchRange, collect
+from .sources import KINDS, FetchRange, collect, upstream_services
 
 MANIFEST = "manifest.json"
 SCHEMA = "rca-kit.snapshot/1"
@@ -93,14 +93,25 @@ def freeze(
     lookback_start: datetime,
     context: dict[str, Any],
 ) -> Snapshot:
-    """Collect every configured source over [lookback_start, window.end] and freeze it."""
-    frames = collect(workspace, FetchRange(start=lookback_start, end=window.end))
-    described = [s.model_dump(exclude_none=True) for s in workspace.settings.sources]
+    """Collect every configured source over [lookback_start, window.end] and freeze it.
+
+    Sources that query by service are asked for the context's service and every service
+    upstream of it in the context's topology; each source's outcome is recorded in the manifest.
+    """
+    onset = context.get("onset")
+    span = FetchRange(
+        start=lookback_start,
+        end=window.end,
+        window_start=window.start,
+        onset=datetime.fromisoformat(onset) if onset else None,
+        services=upstream_services(context.get("service"), context.get("topology") or {}),
+    )
+    collected = collect(workspace, span)
     return write_snapshot(
-        frames,
+        collected.frames,
         dest,
         window=window,
         lookback_start=lookback_start,
         context=context,
-        sources=described,
+        sources=collected.records,
     )

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..config import SourceSection, Workspace
-from ..exceptions import EvidenceError
+from ..config import FilesSource, Workspace
+from ..exceptions import EvidenceError, SourceError
+from .vocabulary import CHANGE_KINDS as CHANGE_KINDS
+from .vocabulary import KINDS as KINDS
+from .vocabulary import LEVELS as LEVELS
 
-KINDS = ("metrics", "logs", "changes")
+log = logging.getLogger(__name__)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "metrics": ("timestamp", "service", "metric", "value"),
     "logs": ("timestamp", "service", "level", "message", "attributes"),
@@ -25,8 +30,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "logs": ("timestamp", "service", "level", "message"),
     "changes": ("timestamp", "service", "kind", "summary"),
 }
-LEVELS = ("debug", "info", "warning", "error", "critical")
-CHANGE_KINDS = ("deploy", "config", "schema", "infra", "flag")
 
 
 def empty(kind: str) -> pd.DataFrame:
@@ -39,13 +42,30 @@ def empty(kind: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class FetchRange:
-    """What a source is asked for: the snapshot's whole range."""
+    """What a source is asked for: the snapshot's whole range [start, end], the window inside
+    it, the alert's onset, and the services whose data matter (the alert's service first,
+    then every service upstream of it in [topology])."""
 
     start: datetime
     end: datetime
+    window_start: datetime | None = None
+    onset: datetime | None = None
+    services: tuple[str, ...] = ()
 
 
-Source = Callable[[Workspace, SourceSection, FetchRange], dict[str, pd.DataFrame]]
+@dataclass
+class Fetched:
+    """A source's answer: frames per kind, plus what failed while the rest succeeded.
+
+    A source that cannot answer at all raises SourceError instead; an EvidenceError (a missing
+    file, a bad format) is the user's to fix and stops the investigation.
+    """
+
+    frames: dict[str, pd.DataFrame]
+    errors: list[str] = field(default_factory=list)
+
+
+Source = Callable[[Workspace, Any, FetchRange], "Fetched | dict[str, pd.DataFrame]"]
 
 
 class SourceRegistry:
@@ -53,11 +73,19 @@ class SourceRegistry:
 
     def __init__(self) -> None:
         self._sources: dict[str, Source] = {}
+        self._lazy: dict[str, str] = {}
 
-    def register(self, kind: str, source: Source) -> None:
-        self._sources[kind] = source
+    def register(self, kind: str, source: Source | str) -> None:
+        """A source function, or "module:function" imported when the kind is first used."""
+        if isinstance(source, str):
+            self._lazy[kind] = source
+        else:
+            self._sources[kind] = source
 
     def get(self, kind: str) -> Source:
+        if kind not in self._sources and kind in self._lazy:
+            module, _, name = self._lazy[kind].partition(":")
+            self._sources[kind] = getattr(importlib.import_module(module), name)
         try:
             return self._sources[kind]
         except KeyError:
@@ -174,7 +202,7 @@ def _check_values(values: pd.Series, allowed: tuple[str, ...], field: str, where
 
 
 def files_source(
-    workspace: Workspace, section: SourceSection, span: FetchRange
+    workspace: Workspace, section: FilesSource, span: FetchRange
 ) -> dict[str, pd.DataFrame]:
     """Evidence from files: metrics .csv/.parquet, logs and changes .jsonl."""
     frames: dict[str, pd.DataFrame] = {}
@@ -189,16 +217,53 @@ def files_source(
     return frames
 
 
+def upstream_services(service: str | None, topology: dict[str, list[str]]) -> tuple[str, ...]:
+    """The service, then every service upstream of it (transitively, nearest first)."""
+    found = [service] if service else []
+    for current in found:  # grows while it is walked: a breadth-first walk without repeats
+        found.extend(u for u in topology.get(current, []) if u and u not in found)
+    return tuple(found)
+
+
 sources = SourceRegistry()
 sources.register("files", files_source)
+sources.register("prometheus", "rca_kit.evidence.prometheus:prometheus_source")
+sources.register("git", "rca_kit.evidence.gitsource:git_source")
 
 
-def collect(workspace: Workspace, span: FetchRange) -> dict[str, pd.DataFrame]:
-    """Every configured source's frames, concatenated per kind and sorted deterministically."""
+@dataclass
+class Collected:
+    """Every source's frames concatenated per kind, and one manifest record per source."""
+
+    frames: dict[str, pd.DataFrame]
+    records: list[dict[str, Any]]
+
+
+def _fetch(workspace: Workspace, section: Any, span: FetchRange) -> tuple[Fetched, str | None]:
+    try:
+        got = sources.get(section.kind)(workspace, section, span)
+    except SourceError as exc:
+        return Fetched({}), str(exc)
+    return (got if isinstance(got, Fetched) else Fetched(dict(got))), None
+
+
+def collect(workspace: Workspace, span: FetchRange) -> Collected:
+    """Every configured source's frames, concatenated per kind and sorted deterministically.
+
+    A source that fails (SourceError) or answers only in part is recorded, not fatal.
+    """
+    from .coverage import source_record
+
     parts: dict[str, list[pd.DataFrame]] = {kind: [] for kind in KINDS}
-    for section in workspace.settings.sources:
-        for kind, frame in sources.get(section.kind)(workspace, section, span).items():
+    records = []
+    for number, section in enumerate(workspace.settings.sources, start=1):
+        fetched, failure = _fetch(workspace, section, span)
+        for kind, frame in fetched.frames.items():
             parts[kind].append(frame)
+        record = source_record(number, section, fetched, failure, span)
+        if record["problem"]:
+            log.info("%s", record["problem"])  # the CLI and the report show it to people
+        records.append(record)
     keys = {
         "metrics": ["timestamp", "service", "metric"],
         "logs": ["timestamp", "service"],
@@ -209,4 +274,4 @@ def collect(workspace: Workspace, span: FetchRange) -> dict[str, pd.DataFrame]:
         frames = [f for f in parts[kind] if len(f)]
         frame = pd.concat(frames, ignore_index=True) if frames else empty(kind)
         result[kind] = frame.sort_values(keys[kind], kind="stable").reset_index(drop=True)
-    return result
+    return Collected(result, records)

@@ -107,6 +107,19 @@ def _verifications(
     return found
 
 
+def _evidence_notes(folder: str | None) -> list[str]:
+    """The banner's lines: sources that failed or fell short, kinds nobody provides."""
+    from ..evidence.coverage import evidence_notes
+
+    if not folder:
+        return []
+    try:
+        manifest = json.loads((Path(folder) / "snapshot" / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return evidence_notes(manifest) if isinstance(manifest, dict) else []
+
+
 def render_investigation(
     register: Register, investigation_id: str, reports_dir: Path, specs: dict[str, HypothesisSpec]
 ) -> Path:
@@ -161,6 +174,7 @@ def render_investigation(
             verifications=verifications,
             review=review,
             history=past,
+            evidence_notes=_evidence_notes(investigation.get("folder")),
         )
     )
     return atomic_write(out, html)
