@@ -14,6 +14,7 @@ a body that cannot be parsed answers 400 with the reason and is kept as a dead l
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -32,7 +33,9 @@ from . import intake
 from .config import Workspace
 from .exceptions import InputError, NotFoundError, RcaKitError
 from .intake.common import NotAnAlert
+from .intake_writer import IntakeWriter, Stored
 from .investigator import Investigator
+from .models import Alert
 from .register import Register
 from .register import queue as work
 
@@ -106,6 +109,7 @@ class Receiver:
         self.token = token
         self.investigator = investigator
         self.limit = workspace.settings.serve.max_body_kb * 1024
+        self.writer = IntakeWriter(register)
 
     def guard(self, handler: Handler, *, auth: bool = True) -> Handler:
         async def guarded(request: Request) -> Response:
@@ -141,7 +145,19 @@ class Receiver:
             raw = await _body(request, self.limit)
         except BodyTooLarge:
             return await self._too_large(request, source)
-        return await run_in_threadpool(self._store, raw, fmt, source)
+        try:
+            alerts = intake.parse_alerts(
+                raw, fmt=fmt, service_labels=self.workspace.settings.alerts.service_labels
+            )
+        except NotAnAlert as exc:  # an acknowledgement, a note: handled, nothing to keep
+            return JSONResponse({"alerts": [], "ignored": exc.message}, status_code=202)
+        except InputError as exc:
+            letter = await run_in_threadpool(
+                self.register.dead_letter, raw, source=source, error=exc.message
+            )
+            return _error(400, str(exc), dead_letter=letter)
+        stored = await asyncio.wrap_future(self.writer.submit(alerts))
+        return self._stored(alerts, stored)
 
     async def _too_large(self, request: Request, source: str) -> Response:
         prefix = b""
@@ -158,19 +174,9 @@ class Receiver:
         )
         return _error(413, message)
 
-    def _store(self, raw: bytes, fmt: str | None, source: str) -> Response:
-        try:
-            alerts = intake.parse_alerts(
-                raw, fmt=fmt, service_labels=self.workspace.settings.alerts.service_labels
-            )
-        except NotAnAlert as exc:  # an acknowledgement, a note: handled, nothing to keep
-            return JSONResponse({"alerts": [], "ignored": exc.message}, status_code=202)
-        except InputError as exc:
-            letter = self.register.dead_letter(raw, source=source, error=exc.message)
-            return _error(400, str(exc), dead_letter=letter)
+    def _stored(self, alerts: list[Alert], results: Stored) -> Response:
         stored = []
-        for alert in alerts:
-            receipt, queued = self.register.receive_and_queue(alert)
+        for alert, (receipt, queued) in zip(alerts, results, strict=True):
             alert_id = receipt.id
             item: dict[str, Any] = {
                 "id": alert_id,
@@ -249,6 +255,7 @@ def _alert_json(row: dict[str, Any]) -> dict[str, Any]:
         **{key: row.get(key) for key in keys},
         "received_at": row.get("received_at"),
         "resolved_at": row.get("resolved_at"),
+        "time_to_resolve_s": row.get("time_to_resolve_s"),
     }
 
 
@@ -297,6 +304,7 @@ def create_app(
         finally:
             if investigator is not None:
                 await run_in_threadpool(investigator.stop)
+            await run_in_threadpool(receiver.writer.close)
             register.close()
 
     guard = receiver.guard

@@ -197,13 +197,22 @@ def start_prometheus(
 
 
 def start_alertmanager(
-    tmp: Path, webhook_url: str, *, group_by: Iterable[str] = ("alertname",)
+    tmp: Path,
+    webhook_url: str | Iterable[str],
+    *,
+    group_by: Iterable[str] = ("alertname",),
+    bearer_token: str | None = None,
 ) -> Server:
-    """A started Alertmanager (no gossip) routing every alert to one webhook at once
-    (group_wait 0s, group_interval 1s, repeat_interval 1h, resolved alerts sent too)."""
+    """A started Alertmanager (no gossip) routing every alert at once to its webhook(s)
+    (group_wait 0s, group_interval 1s, repeat_interval 1h, resolved alerts sent too), with
+    a bearer token on every webhook call if given."""
     require(ALERTMANAGER)
     folder = tmp / f"alertmanager-{free_port()}"
     (folder / "data").mkdir(parents=True)
+    urls = [webhook_url] if isinstance(webhook_url, str) else list(webhook_url)
+    hook: dict[str, Any] = {"send_resolved": True}
+    if bearer_token:
+        hook["http_config"] = {"authorization": {"type": "Bearer", "credentials": bearer_token}}
     config = {
         "route": {
             "receiver": "webhook",
@@ -213,7 +222,7 @@ def start_alertmanager(
             "repeat_interval": "1h",
         },
         "receivers": [
-            {"name": "webhook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}
+            {"name": "webhook", "webhook_configs": [{**hook, "url": url} for url in urls]}
         ],
     }
     (folder / "alertmanager.yml").write_text(json.dumps(config, indent=2))

@@ -91,10 +91,23 @@ class Store:
     def receive_and_queue(self, alert: Alert) -> tuple[notices.Receipt, bool]:
         """`receive_alert`, and in the same transaction queue an investigation of a firing
         alert that names a service (unless queued or investigated already): (receipt, queued)."""
+        return self.receive_batch([[alert]])[0][0]
+
+    def receive_batch(
+        self, groups: Sequence[Sequence[Alert]]
+    ) -> list[list[tuple[notices.Receipt, bool]]]:
+        """`receive_and_queue` for the alerts of several payloads in one transaction."""
         with self.transaction() as conn:
-            receipt = notices.store(conn, alert)
-            wanted = alert.status == "firing" and bool(alert.service)
-            return receipt, wanted and queue.enqueue(conn, receipt.id, actor=self.actor)
+            results = []
+            for group in groups:
+                stored = []
+                for alert in group:
+                    receipt = notices.store(conn, alert)
+                    wanted = alert.status == "firing" and bool(alert.service)
+                    queued = wanted and queue.enqueue(conn, receipt.id, actor=self.actor)
+                    stored.append((receipt, queued))
+                results.append(stored)
+            return results
 
     def alert(self, alert_id: str) -> Alert:
         with self.engine.connect() as conn:
