@@ -216,15 +216,17 @@ def lock(conn: sa.Connection) -> None:
         conn.execute(sa.text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
 
 
-def _sealed_columns(entity: str) -> list[sa.Column[Any]]:
+def _sealed_columns(entity: str, later: bool = True) -> list[sa.Column[Any]]:
     table, columns = SEALED[entity]
-    return [table.c[name] for name in (*columns, *LATER_SEALED.get(entity, ()))]
+    added = LATER_SEALED.get(entity, ()) if later else ()
+    return [table.c[name] for name in (*columns, *added)]
 
 
-def row_seal(conn: sa.Connection, entity: str, entity_id: str) -> str:
-    """The row hash of one stored alert, investigation, run or task."""
+def row_seal(conn: sa.Connection, entity: str, entity_id: str, *, later: bool = True) -> str:
+    """The row hash of one stored alert, investigation, run or task (`later=False`: only
+    the columns it had when first sealed, for migrations that run before the others exist)."""
     table = SEALED[entity][0]
-    query = sa.select(*_sealed_columns(entity)).where(table.c.id == entity_id)
+    query = sa.select(*_sealed_columns(entity, later)).where(table.c.id == entity_id)
     return row_digest(dict(conn.execute(query).mappings().one()), entity)
 
 

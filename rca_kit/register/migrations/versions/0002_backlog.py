@@ -151,13 +151,14 @@ def _backfill() -> None:
     ):
         ids = bind.execute(sa.text(f"SELECT id FROM {table} ORDER BY id")).scalars()  # noqa: S608 - fixed table names
         for entity_id in list(ids):
+            # the row as this revision has it: columns added by later revisions do not exist yet
+            digest = audit.row_seal(bind, entity, entity_id, later=False)
             audit.append(
                 bind,
                 action=f"{entity}.migrated",
                 entity=entity,
                 entity_id=entity_id,
-                details={"schema": revision},
-                seal=True,
+                details={"schema": revision, "row_sha256": digest},
             )
 
 
