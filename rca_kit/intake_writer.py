@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from .models import Alert
 from .register import Register
 from .register.notices import Receipt
+from .register.schema import transient
 
 log = logging.getLogger("rca_kit.serve")
 MAX_BATCH = 200  # alerts per transaction
@@ -36,6 +37,9 @@ class IntakeWriter:
 
     def submit(self, alerts: Sequence[Alert]) -> Future[Stored]:
         future: Future[Stored] = Future()
+        if not self._thread.is_alive():  # never leave a sender waiting on a dead writer
+            future.set_exception(RuntimeError("the intake writer has stopped"))
+            return future
         self._inbox.put((alerts, future))
         return future
 
@@ -59,20 +63,42 @@ class IntakeWriter:
                     break
                 batch.append(item)
                 size += len(item[0])
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception:  # a bug must not silence the receiver: fail this batch only
+                log.exception("intake writer: a batch failed unexpectedly")
+                for _, future in batch:
+                    _settle(future, RuntimeError("the intake writer failed"))
             if stop:
                 return
 
     def _write(self, batch: list[tuple[Sequence[Alert], Future[Stored]]]) -> None:
+        # a request whose sender gave up (its future cancelled) is not written either
+        batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        if not batch:
+            return
         try:
             results = self.register.receive_batch([alerts for alerts, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                batch[0][1].set_exception(exc)
+            if len(batch) == 1 or transient(exc):  # locked or down: every sender retries
+                for _, future in batch:
+                    _settle(future, exc)
                 return
             log.warning("a batch of %d requests failed (%s); retrying one by one", len(batch), exc)
-            for item in batch:
-                self._write([item])
+            for alerts, future in batch:
+                try:
+                    _settle(future, self.register.receive_batch([alerts])[0])
+                except Exception as one:
+                    _settle(future, one)
             return
         for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+            _settle(future, result)
+
+
+def _settle(future: Future[Stored], outcome: Stored | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

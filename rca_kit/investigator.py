@@ -9,24 +9,30 @@ process died is retried once, one that timed out or whose alert is unusable is n
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from .children import die_with_parent
 from .config import Workspace
 from .register import Register
 from .register import queue as work
 
 log = logging.getLogger("rca_kit.serve")
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-_PR_SET_PDEATHSIG = 1
 POLL_S = 2.0  # how often an idle worker looks for work it was not woken for
+RECOVER_EVERY_S = 60.0  # how often workers look for entries abandoned by a dead peer
+HOST = socket.gethostname()
+INCARNATION = secrets.token_hex(4)  # tells this process from an earlier one with its pid
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class Investigator:
         self.register = register
         self.count = count
         self.timeout_s = timeout_s
+        self.token_env = workspace.settings.serve.token_env
+        self._recovered_at = time.monotonic()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -55,20 +63,29 @@ class Investigator:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        recovered = work.recover(self.register)
+        self._recover()
+        for number in range(self.count):
+            name = f"{HOST}:{os.getpid()}:{INCARNATION}:w{number + 1}"
+            thread = threading.Thread(target=self._loop, args=(name,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _recover(self) -> None:
+        """Take back the entries of workers that are gone (at start, then every minute)."""
+        self._recovered_at = time.monotonic()
+        try:
+            recovered = work.recover(self.register, lease_s=self.timeout_s + 60, alive=_alive)
+        except Exception as exc:  # the database is busy or down: try again later
+            log.warning("queue: cannot check for abandoned investigations yet: %s", exc)
+            return
         for state, alert_ids in recovered.items():
             for alert_id in alert_ids:
                 log.warning(
-                    "queue: alert %s was being investigated when rca serve stopped; %s",
+                    "queue: alert %s was being investigated by a worker that is gone; %s",
                     alert_id,
                     "retrying" if state == "retried" else "failed",
                 )
                 self._abandon(alert_id, "the receiver stopped during the investigation")
-        for number in range(self.count):
-            name = f"{os.uname().nodename}:{os.getpid()}:w{number + 1}"
-            thread = threading.Thread(target=self._loop, args=(name,), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
 
     def wake(self) -> None:
         self._wake.set()
@@ -86,27 +103,38 @@ class Investigator:
 
     def _loop(self, name: str) -> None:
         while not self._stop.is_set():
+            if time.monotonic() - self._recovered_at > RECOVER_EVERY_S:
+                with self._lock:
+                    due = time.monotonic() - self._recovered_at > RECOVER_EVERY_S
+                    if due:
+                        self._recovered_at = time.monotonic()
+                if due:
+                    self._recover()
             try:
                 entry = work.claim(self.register, name)
-            except Exception:  # a database hiccup must not kill the worker
-                log.exception("queue: cannot claim work")
+            except Exception as exc:  # a database hiccup must not kill the worker
+                log.warning("queue: cannot claim work: %s", exc)
                 entry = None
             if entry is None:
                 self._wake.wait(POLL_S)
                 self._wake.clear()
                 continue
-            self._attempt(entry, name)
+            try:
+                self._attempt(entry, name)
+            except Exception:  # the entry stays running; recovery retries it once
+                log.exception("queue: the investigation of alert %s went wrong", entry.alert_id)
 
     def _attempt(self, entry: work.Entry, name: str) -> None:
         log.info("investigating alert %s (attempt %d)", entry.alert_id, entry.attempts)
         result = self._run(entry, name)
         if result is None:  # stopped while running: the attempt does not count
-            work.release(self.register, entry)
+            _patiently(work.release, self.register, entry)
             self._abandon(entry.alert_id, "interrupted by a shutdown; will resume")
             return
         if result.error:
             self._abandon(entry.alert_id, result.error)
-        state = work.finish(
+        state = _patiently(
+            work.finish,
             self.register,
             entry,
             investigation_id=result.investigation_id or self._latest(entry.alert_id),
@@ -126,7 +154,9 @@ class Investigator:
             entry.alert_id,  # generated by the register (al-…), never a label
             "--json",
         ]
-        env = {**os.environ, "RCA_ACTOR": "rca-serve"}
+        # the receiver's token is not the investigation's business (nor its kernels')
+        env = {k: v for k, v in os.environ.items() if k != self.token_env}
+        env["RCA_ACTOR"] = "rca-serve"
         child = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -180,14 +210,49 @@ def _investigation_id(stdout: str) -> str | None:
     return None
 
 
+def _alive(worker: str) -> bool:
+    """Whether the worker named `host:pid:incarnation:wN` may still run: False only when it
+    ran on this host and its process is gone, or is an earlier process with this one's pid (a
+    restarted container's PID 1); a worker elsewhere is judged by its lease."""
+    host, pid, incarnation, *_ = [*worker.split(":"), "", "", ""]
+    if host != HOST:
+        return True
+    if not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return incarnation == INCARNATION
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+T = TypeVar("T")
+
+
+def _patiently(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A queue write that outlasts a busy database (three tries over ~15 s)."""
+    for attempt in range(3):
+        try:
+            return step(*args, **kwargs)
+        except Exception as exc:
+            if attempt == 2:
+                raise
+            log.warning("queue: %s failed (%s); retrying", step.__name__, exc)
+            time.sleep(5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def _background() -> None:
     """In the child, before exec: investigations yield the CPU to the receiver (a sender waits
     on its acknowledgement, nobody waits on a notebook's next millisecond); and if the
     receiver is killed, so is its investigation (else an orphan would finish it while the
     restarted receiver retries it)."""
     os.nice(10)
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
 
 
 def _signal_group(child: subprocess.Popen[str], sig: int) -> None:

@@ -264,7 +264,7 @@ def investigate(
                 investigation_id,
                 action="investigation.failed",
                 status="failed",
-                error=str(exc)[:2000],
+                error=(str(exc) or type(exc).__name__)[:2000],
             )
             raise
         return InvestigationResult(

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .children import die_with_parent
 from .models import RunResult
 
 KERNEL_NAME = "python3"
@@ -181,6 +182,7 @@ class _Worker:
             stderr=self.log,
             text=True,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # an investigation killed takes its workers along
         )
 
     def run(self, job: Job) -> RunResult:

@@ -31,13 +31,14 @@ from starlette.routing import Route
 
 from . import intake
 from .config import Workspace
-from .exceptions import InputError, NotFoundError, RcaKitError
+from .exceptions import NotFoundError, RcaKitError
 from .intake.common import NotAnAlert
 from .intake_writer import IntakeWriter, Stored
 from .investigator import Investigator
 from .models import Alert
 from .register import Register
 from .register import queue as work
+from .register.schema import transient
 
 log = logging.getLogger("rca_kit.serve")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -45,7 +46,11 @@ DEAD_LETTER_PREFIX = 64 * 1024  # of a body over the limit, this much is kept
 
 
 class BodyTooLarge(Exception):
-    pass
+    """The body passed the limit; `head` holds what was read of it."""
+
+    def __init__(self, head: bytes = b"") -> None:
+        super().__init__("body too large")
+        self.head = head
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -53,15 +58,10 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
 
-def _transient(exc: BaseException) -> bool:
-    """A fault worth retrying: the database is busy or unreachable, the disk is full."""
-    if isinstance(exc, OSError):
-        return True
-    return any(
-        cls.__module__.startswith("sqlalchemy")
-        and cls.__name__ in ("OperationalError", "DBAPIError", "InterfaceError", "TimeoutError")
-        for cls in type(exc).__mro__
-    )
+def _unexpected(exc: BaseException) -> str:
+    """One line for an error that is not rca-kit's own (its type and first line, bounded)."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def authorized(header: str | None, token: str) -> bool:
@@ -86,10 +86,10 @@ async def _body(request: Request, limit: int) -> bytes:
         raise BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
+        chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+            raise BodyTooLarge(b"".join(chunks)[:DEAD_LETTER_PREFIX])
     return b"".join(chunks)
 
 
@@ -110,6 +110,7 @@ class Receiver:
         self.investigator = investigator
         self.limit = workspace.settings.serve.max_body_kb * 1024
         self.writer = IntakeWriter(register)
+        self.write_timeout_s = workspace.settings.serve.busy_timeout_s * 3 + 5
 
     def guard(self, handler: Handler, *, auth: bool = True) -> Handler:
         async def guarded(request: Request) -> Response:
@@ -130,7 +131,7 @@ class Receiver:
             except RcaKitError as exc:
                 return _error(400, str(exc))
             except Exception as exc:
-                if not _transient(exc):
+                if not transient(exc):
                     raise
                 log.warning("transient failure, asking the sender to retry: %s", exc)
                 return _error(503, "temporarily unavailable; retry")
@@ -143,36 +144,42 @@ class Receiver:
         source = f"http:{request.client.host if request.client else '?'}"
         try:
             raw = await _body(request, self.limit)
-        except BodyTooLarge:
-            return await self._too_large(request, source)
+        except BodyTooLarge as big:
+            message = f"body exceeds {self.limit} bytes ([serve] max_body_kb)"
+            await run_in_threadpool(
+                self.register.dead_letter,
+                big.head,
+                source=source,
+                error=f"{message}; its first {len(big.head)} bytes kept",
+            )
+            return _error(413, message)
         try:
             alerts = intake.parse_alerts(
                 raw, fmt=fmt, service_labels=self.workspace.settings.alerts.service_labels
             )
         except NotAnAlert as exc:  # an acknowledgement, a note: handled, nothing to keep
             return JSONResponse({"alerts": [], "ignored": exc.message}, status_code=202)
-        except InputError as exc:
-            letter = await run_in_threadpool(
-                self.register.dead_letter, raw, source=source, error=exc.message
+        except Exception as exc:  # whatever went wrong, the body is kept and the sender told
+            reason = exc.message if isinstance(exc, RcaKitError) else _unexpected(exc)
+            return await self._rejected(raw, source, reason)
+        try:
+            stored = await asyncio.wait_for(
+                asyncio.wrap_future(self.writer.submit(alerts)), self.write_timeout_s
             )
-            return _error(400, str(exc), dead_letter=letter)
-        stored = await asyncio.wrap_future(self.writer.submit(alerts))
+        except TimeoutError:
+            return _error(503, "the register did not answer in time; retry")
+        except Exception as exc:
+            if transient(exc):
+                raise
+            return await self._rejected(raw, source, f"the register refused it: {_unexpected(exc)}")
         return self._stored(alerts, stored)
 
-    async def _too_large(self, request: Request, source: str) -> Response:
-        prefix = b""
-        async for chunk in request.stream():
-            prefix += chunk
-            if len(prefix) >= DEAD_LETTER_PREFIX:
-                break
-        message = f"body exceeds {self.limit} bytes ([serve] max_body_kb)"
-        await run_in_threadpool(
-            self.register.dead_letter,
-            prefix[:DEAD_LETTER_PREFIX],
-            source=source,
-            error=message + "; first 64 KiB kept",
+    async def _rejected(self, raw: bytes, source: str, reason: str) -> Response:
+        """A body that can never be stored: 400 with the reason, the bytes kept."""
+        letter = await run_in_threadpool(
+            self.register.dead_letter, raw, source=source, error=reason
         )
-        return _error(413, message)
+        return _error(400, reason, dead_letter=letter)
 
     def _stored(self, alerts: list[Alert], results: Stored) -> Response:
         stored = []

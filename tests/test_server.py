@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -332,3 +333,118 @@ def test_a_notification_that_is_no_alert_is_acknowledged_and_ignored(
     assert reply.status_code == 202
     assert reply.json()["alerts"] == []
     assert "not an alert" in reply.json()["ignored"]
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_its_head_is_kept(workspace_dir: Path) -> None:
+    _configure(workspace_dir, "[serve]\nmax_body_kb = 1")
+    head = b'{"name": "Chunked", "starts_at": "2026-11-20T09:00:00Z", "x": "'
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is found while reading
+        yield head
+        yield from (b"y" * 512 for _ in range(8))
+
+    with ServeProcess(workspace_dir) as server:
+        reply = httpx.post(
+            server.url + "/api/v1/alerts", content=chunks(), headers=server.headers, timeout=30
+        )
+        assert reply.status_code == 413
+    register = _register(workspace_dir)
+    try:
+        [letter] = register.dead_letters()
+    finally:
+        register.close()
+    assert letter["payload"].startswith(head)
+    assert 1024 < len(letter["payload"]) <= 64 * 1024
+    assert "max_body_kb" in letter["error"]
+
+
+def test_any_parser_failure_is_400_and_kept(server: ServeProcess) -> None:
+    """Numbers and nesting beyond what Python parses comfortably are input errors, not 500s."""
+    huge_epoch = '{"action": "Create", "alert": {"alertId": "x", "message": "m", "createdAt": 1%s}}'
+    bodies = [
+        (huge_epoch % ("0" * 400)).encode(),
+        b"[" * 5000 + b"]" * 5000,
+        b'{"name": "\\ud800", "starts_at": "2026-11-20T09:00:00Z"}',
+    ]
+    for body in bodies:
+        reply = server.post(body)
+        assert reply.status_code == 400, (body[:60], reply.text)
+        assert "\n" not in reply.json()["error"]
+        assert reply.json()["dead_letter"]
+
+
+def test_a_nul_in_a_label_is_stored_on_every_database(register: Register) -> None:
+    """PostgreSQL refuses NUL in text: it must not become a 503 the sender retries forever."""
+    from rca_kit import intake
+
+    body = {"name": "Nul\u0000Name", "service": "svc\u0000x", "starts_at": "2026-11-20T09:00:00Z"}
+    [alert] = intake.parse_alerts(json.dumps(body))
+    receipt, queued = register.receive_and_queue(alert)
+    assert receipt.created
+    assert queued
+    assert register.alert(receipt.id).name == "Nul\ufffdName"
+
+
+@pytest.mark.slow
+def test_a_second_receiver_takes_nothing_from_a_live_one(workspace_dir: Path) -> None:
+    """Two `rca serve` on one register: the one starting later must not 'recover' the entry
+    the other is running (its worker is alive), so the alert is investigated once."""
+    body = (workspace_dir / DEMO_ALERT).read_text()
+    with ServeProcess(workspace_dir, investigations=1) as first:
+        alert_id = first.post(body).json()["alerts"][0]["id"]
+        first.wait_for(
+            f"/api/v1/alerts/{alert_id}",
+            lambda a: a["queue"][0]["state"] == "running",
+            timeout_s=60,
+        )
+        with ServeProcess(workspace_dir, investigations=1) as second:
+            shown = second.wait_for(
+                f"/api/v1/alerts/{alert_id}",
+                lambda a: a["queue"][0]["state"] in ("done", "failed"),
+            )
+    entry = shown["queue"][0]
+    assert entry["state"] == "done", entry
+    assert entry["attempts"] == 1
+    assert [i["status"] for i in shown["investigations"]] == ["done"]
+
+
+def _runner_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "rca_kit.runner"], capture_output=True, text=True)
+    return {int(p) for p in out.stdout.split()}
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_a_true_record_and_no_workers(workspace_dir: Path) -> None:
+    """`rca investigate` stopped with SIGTERM (as `rca serve` stops one, or a supervisor):
+    the investigation is failed with the reason, the exit code says so, no worker lingers."""
+    before = _runner_pids()
+    env = {k: v for k, v in os.environ.items() if k != "RCA_WORKSPACE"}
+    child = subprocess.Popen(
+        [str(Path(sys.executable).parent / "rca"), "investigate", str(DEMO_ALERT)],
+        cwd=workspace_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (_runner_pids() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _runner_pids() - before, "the notebook workers started"
+    time.sleep(1)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 128 + signal.SIGTERM
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 15
+    while (_runner_pids() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not (_runner_pids() - before), "no notebook worker outlives its investigation"
+    register = _register(workspace_dir)
+    try:
+        [alert] = register.alerts(limit=10)
+        [investigation] = register.investigations_of(alert["id"])
+    finally:
+        register.close()
+    assert investigation["status"] == "failed"
+    assert investigation["error"] == "terminated by SIGTERM"

@@ -117,8 +117,10 @@ def _progress(
 
 
 def _investigate(ws: Workspace, alert_id: str, now: datetime | None) -> Any:
+    from ..children import terminate_gracefully
     from ..pipeline import investigate
 
+    terminate_gracefully()  # a SIGTERM still records the investigation as failed, with why
     start, step, close = _progress("hypotheses")
     try:
         return investigate(ws, alert_id, now=now, progress=step, on_start=start)

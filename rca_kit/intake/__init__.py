@@ -18,12 +18,13 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..exceptions import AlertFormatError
 from ..models import Alert
 from . import alertmanager, alertmanager_api, generic, grafana, opsgenie, pagerduty
-from .common import NotAnAlert, kind
+from .common import NotAnAlert, clean, kind
 
 Adapter = Callable[[Any, Sequence[str]], list[Alert]]
 Detector = Callable[[Any], bool]
@@ -131,4 +132,17 @@ def parse_alerts(
     alerts = parse(payload, service_labels)
     if not alerts:
         raise AlertFormatError(f"{name} payload contains no alerts")
-    return alerts
+    return [_storable(alert) for alert in alerts]
+
+
+def _storable(alert: Alert) -> Alert:
+    """Every text a database column will hold, without NUL (whatever the adapter)."""
+    return replace(
+        alert,
+        name=clean(alert.name),
+        service=clean(alert.service) if alert.service else alert.service,
+        severity=clean(alert.severity) if alert.severity else alert.severity,
+        fingerprint=clean(alert.fingerprint),
+        labels={clean(k): clean(v) for k, v in alert.labels.items()},
+        annotations={clean(k): clean(v) for k, v in alert.annotations.items()},
+    )

@@ -71,6 +71,11 @@ def text(value: Any, field: str, limit: int = MAX_VALUE_CHARS) -> str:
     raise AlertFormatError(f"{field} must be a string, got {kind(value)}")
 
 
+def clean(value: str) -> str:
+    """NUL is no character a database column stores (PostgreSQL refuses it): U+FFFD instead."""
+    return value.replace("\x00", "\ufffd")
+
+
 def optional_text(value: Any, field: str, limit: int = MAX_VALUE_CHARS) -> str | None:
     return None if value in (None, "") else text(value, field, limit)
 
@@ -105,9 +110,12 @@ def parse_epoch(value: Any, field: str) -> datetime:
     """Epoch seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude, as
     Opsgenie mixes them), or an ISO 8601 time -> aware UTC datetime."""
     if isinstance(value, str) and _DIGITS.match(value):
-        value = float(value)
+        value = float(value)  # a digit string of any length is a float (perhaps inf)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise AlertFormatError(f"{field}: {show(value)} is not a valid epoch time") from None
         for scale in (1e9, 1e6, 1e3):
             if abs(number) >= scale * 1e8:  # later than 1973 in this unit
                 number /= scale

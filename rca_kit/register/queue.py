@@ -7,7 +7,9 @@ second Alertmanager of an HA pair starts nothing new. Every move is audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -28,6 +30,17 @@ class Entry:
     id: int
     alert_id: str
     attempts: int
+    worker: str
+
+
+def _owned(entry: Entry) -> Any:
+    """The entry as this worker claimed it: a peer that took it over since is not touched."""
+    return sa.and_(
+        queue.c.id == entry.id,
+        queue.c.state == "running",
+        queue.c.worker == entry.worker,
+        queue.c.attempts == entry.attempts,
+    )
 
 
 def ensure_queued(store: Store, alert_id: str) -> bool:
@@ -74,7 +87,7 @@ def claim(store: Store, worker: str) -> Entry | None:
         conn.execute(
             queue.update()
             .where(queue.c.id == row.id)
-            .values(state="running", attempts=attempts, started_at=now_iso(), worker=worker)
+            .values(state="running", attempts=attempts, started_at=now_iso(), worker=worker[:200])
         )
         audit.append(
             conn,
@@ -84,7 +97,9 @@ def claim(store: Store, worker: str) -> Entry | None:
             actor=store.actor,
             details={"queue_id": row.id, "attempt": attempts, "worker": worker[:200]},
         )
-        return Entry(id=int(row.id), alert_id=str(row.alert_id), attempts=attempts)
+        return Entry(
+            id=int(row.id), alert_id=str(row.alert_id), attempts=attempts, worker=worker[:200]
+        )
 
 
 def finish(
@@ -95,7 +110,9 @@ def finish(
     error: str | None = None,
     retry: bool = False,
 ) -> str:
-    """Record how an entry ended; a failed attempt with a retry left goes back to pending."""
+    """Record how an entry ended; a failed attempt with a retry left goes back to pending.
+    Returns the new state, or "lost" when the entry is no longer this worker's (it was taken
+    over as abandoned): then nothing is written."""
     if error is None:
         state = "done"
     elif retry and entry.attempts < MAX_ATTEMPTS:
@@ -103,9 +120,9 @@ def finish(
     else:
         state = "failed"
     with store.transaction() as conn:
-        conn.execute(
+        updated = conn.execute(
             queue.update()
-            .where(queue.c.id == entry.id)
+            .where(_owned(entry))
             .values(
                 state=state,
                 finished_at=now_iso() if state != "pending" else None,
@@ -113,6 +130,8 @@ def finish(
                 error=error[:2000] if error else None,
             )
         )
+        if updated.rowcount != 1:
+            return "lost"
         audit.append(
             conn,
             action=f"queue.{'retried' if state == 'pending' else state}",
@@ -132,11 +151,13 @@ def finish(
 def release(store: Store, entry: Entry) -> None:
     """Give a running entry back untouched (a graceful shutdown): the attempt does not count."""
     with store.transaction() as conn:
-        conn.execute(
+        updated = conn.execute(
             queue.update()
-            .where(queue.c.id == entry.id, queue.c.state == "running")
+            .where(_owned(entry))
             .values(state="pending", attempts=entry.attempts - 1, worker=None, started_at=None)
         )
+        if updated.rowcount != 1:
+            return
         audit.append(
             conn,
             action="queue.released",
@@ -147,26 +168,36 @@ def release(store: Store, entry: Entry) -> None:
         )
 
 
-def recover(store: Store) -> dict[str, list[str]]:
-    """At start-up: entries left running by a process that died are retried once, or failed.
-    Returns the alert ids of each."""
+def recover(store: Store, *, lease_s: float, alive: Callable[[str], bool]) -> dict[str, list[str]]:
+    """Entries left running by a worker that is gone are retried once, or failed.
+
+    A worker is gone when `alive(worker)` says so (its process on this host has ended) or
+    when it has held the entry longer than `lease_s` (a worker on another host, or one
+    whose process id was reused). Entries of live workers are left alone, so a second
+    receiver starting on the same register takes nothing from the first.
+    Returns the alert ids of each.
+    """
     found: dict[str, list[str]] = {"retried": [], "failed": []}
+    expired = (datetime.now(UTC) - timedelta(seconds=lease_s)).isoformat()
     with store.transaction() as conn:
         rows = conn.execute(
-            sa.select(queue.c.id, queue.c.alert_id, queue.c.attempts, queue.c.worker).where(
-                queue.c.state == "running"
-            )
+            sa.select(
+                queue.c.id, queue.c.alert_id, queue.c.attempts, queue.c.worker, queue.c.started_at
+            ).where(queue.c.state == "running")
         ).all()
         for row in rows:
+            if alive(row.worker or "") and (row.started_at or "") > expired:
+                continue
             retry = int(row.attempts) < MAX_ATTEMPTS
             state = "pending" if retry else "failed"
             error = f"the worker {row.worker or '?'} stopped during the investigation"
             conn.execute(
                 queue.update()
-                .where(queue.c.id == row.id)
+                .where(queue.c.id == row.id, queue.c.state == "running")
                 .values(
                     state=state,
                     error=error,
+                    worker=None,
                     finished_at=None if retry else now_iso(),
                 )
             )

@@ -210,6 +210,16 @@ audit_events = sa.Table(
 )
 
 
+def transient(exc: BaseException) -> bool:
+    """A fault worth retrying: the database busy, unreachable or out of disk (not a value
+    it refuses, which fails again however often it is sent)."""
+    if isinstance(exc, OSError | sa.exc.OperationalError | sa.exc.InterfaceError):
+        return True
+    if isinstance(exc, sa.exc.TimeoutError):  # no connection or write slot in time
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+
+
 def make_engine(url: str, *, busy_timeout_s: float = 30) -> sa.Engine:
     """An engine whose write transactions serialize (SQLite: WAL + BEGIN IMMEDIATE).
 
@@ -222,7 +232,11 @@ def make_engine(url: str, *, busy_timeout_s: float = 30) -> sa.Engine:
             url,
             pool_pre_ping=True,
             pool_timeout=busy_timeout_s,
-            connect_args={"connect_timeout": max(1, int(busy_timeout_s))},
+            connect_args={
+                "connect_timeout": max(1, int(busy_timeout_s)),
+                # a writer waiting behind another (LOCK TABLE) gives up like SQLite's busy one
+                "options": f"-c lock_timeout={int(busy_timeout_s * 1000)}",
+            },
         )
     engine = sa.create_engine(
         url, connect_args={"timeout": busy_timeout_s}, pool_timeout=busy_timeout_s
