@@ -215,6 +215,93 @@ def test_no_change_counts_only_from_a_change_source_that_worked(tmp_path: Path) 
     assert outcome.missing_data[0].startswith("metrics across the window")
 
 
+def test_a_failed_change_source_beside_a_working_one_is_not_no_change(tmp_path: Path) -> None:
+    """Files provide changes (none in range) but the git source timed out: the change log is
+    incomplete, so changes are not covered and recent-change is inconclusive naming git; a
+    failed metrics source beside a working one is still named among the problems."""
+    from rca_kit.scenarios import demo
+    from rca_kit.testing import run_inline
+
+    files = record("files", ["metrics", "changes"], "ok")
+    git = record("git", ["changes"], "failed", "git log timed out after 120s")
+    snapshot = demo_snapshot(tmp_path, "mixed", metrics=demo().metrics, sources=[files, git])
+    ev = load_evidence(snapshot)
+    found = ev.coverage("changes")
+    failure = "source 2 (git test) failed: git log timed out after 120s"
+    assert (found.provided, found.covers, found.problems) == (True, False, (failure,))
+    assert ev.gaps("changes") == [f"changes ({failure})"]
+    outcome = run_inline(ROOT / "notebooks/templates/recent-change.ipynb", snapshot)
+    assert outcome.verdict == "inconclusive", outcome.summary
+    assert list(outcome.missing_data) == [f"changes ({failure})"]
+
+    partial = record("git", ["changes"], "partial", "2 commit(s) change files that name no service")
+    partial["covers"] = {"changes": False}  # as source_record writes a partial event source
+    snapshot = demo_snapshot(tmp_path, "partial", metrics=demo().metrics, sources=[files, partial])
+    assert load_evidence(snapshot).gaps("changes") == [
+        "changes (source 2 (git test) answered in part: 2 commit(s) change files that name no "
+        "service)"
+    ]
+
+    down = record("prometheus", ["metrics"], "failed", "connection refused")
+    ev = load_evidence(demo_snapshot(tmp_path, "metrics", sources=[files, down]))
+    assert ev.coverage("metrics").covers  # the files still span the window
+    assert ev.coverage("metrics").problems == (
+        "source 2 (prometheus test) failed: connection refused",
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "shape", "lost"),
+    [
+        ("disk-pressure", "full", ["ingest_rate", "processing_rate"]),  # logs show no stall
+        ("memory-leak", "climb", ["restarts"]),  # a leak's climb, below the OOM level
+    ],
+)
+def test_a_lost_series_that_would_decide_is_inconclusive(
+    tmp_path: Path, template: str, shape: str, lost: list[str]
+) -> None:
+    """The same evidence refutes when the deciding series is simply not configured, and is
+    inconclusive, naming it, when a source was to fetch it and failed."""
+    from rca_kit.testing import make_snapshot, run_inline
+
+    stamps = pd.date_range(T0 - timedelta(hours=7), T0, freq="1min")
+    ramp = [i / (len(stamps) - 1) for i in range(len(stamps))]
+    values = {
+        "full": (
+            "disk_utilization",
+            [0.97 if t >= T0 - timedelta(minutes=40) else 0.5 for t in stamps],
+        ),
+        "climb": ("memory_utilization", [0.4 + 0.48 * r for r in ramp]),
+    }[shape]
+    metrics = pd.DataFrame(
+        {"timestamp": stamps, "service": "svc", "metric": values[0], "value": values[1]}
+    )
+    metrics_ok = record("prometheus", ["metrics"], "ok") | {"covers": {"metrics": True}}
+    failed = [
+        {"metric": m, "service": "svc", "error": "HTTP 503 Service Unavailable"} for m in lost
+    ]
+    verdicts = {}
+    for name, source in {
+        "unconfigured": metrics_ok,
+        "lost": metrics_ok | {"missing_series": failed},
+    }.items():
+        snapshot = make_snapshot(
+            tmp_path / name,
+            window=(T0 - timedelta(hours=1), T0),
+            service="svc",
+            onset=T0 - timedelta(minutes=30),
+            metrics=metrics,
+            topology={"svc": []},
+            sources=[source, record("files", ["logs", "changes"], "ok")],
+        )
+        outcome = run_inline(ROOT / f"notebooks/templates/{template}.ipynb", snapshot)
+        verdicts[name] = outcome.verdict
+        if name == "lost":
+            why = "source 1 (prometheus test): HTTP 503 Service Unavailable"
+            assert outcome.missing_data[0] == f"metric {lost[0]} of svc ({why})", outcome.summary
+    assert verdicts == {"unconfigured": "refuted", "lost": "inconclusive"}
+
+
 def test_a_service_absent_from_the_topology_is_not_refuted_upstream(tmp_path: Path) -> None:
     """upstream-degradation: no [topology] entry means unknown upstreams (inconclusive); an
     entry listing none refutes."""
@@ -272,6 +359,12 @@ def test_a_down_source_is_recorded_and_the_others_still_count(
     )
     assert ev.provided("metrics")
     assert ev.coverage("metrics").covers
+    assert prom["missing_series"] == [
+        {"metric": "ingest_rate", "service": "orders-consumer", "error": "connection refused"}
+    ]
+    assert ev.has("orders-consumer", "ingest_rate")  # the files delivered it: present wins
+    assert ev.lost("orders-consumer", "ingest_rate") is None
+    assert ev.series_gaps(["orders-consumer"], ["ingest_rate"]) == []
     assert ev.source_errors == [
         "source 2 (prometheus http://127.0.0.1:9): connection refused — hypotheses needing "
         "metrics will be inconclusive"

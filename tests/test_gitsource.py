@@ -14,6 +14,7 @@ import pytest
 
 from rca_kit import load_evidence
 from rca_kit.config import GitSource, Workspace, find_workspace
+from rca_kit.evidence.coverage import coverage, source_record
 from rca_kit.evidence.gitsource import git_source
 from rca_kit.evidence.snapshot import freeze
 from rca_kit.evidence.sources import FetchRange
@@ -160,6 +161,59 @@ def test_author_time_branch_and_fixed_service(repo: tuple[Path, dict[str, str]])
     assert set(fixed.loc[fixed["service"] == "orders-api", "kind"]) == {"deploy"}
 
 
+def test_commits_naming_no_service_count_for_every_service_asked_about(tmp_path: Path) -> None:
+    """A top-level Dockerfile, a glob naming one file (helm/values.yaml), an empty commit and
+    a commit beside a top-level Makefile may change any service: each counts for the alert's
+    service and its upstreams (noted in the manifest), never dropped as "no change". Asked
+    about no service, the change log is partial, so changes are not covered."""
+    root = tmp_path / "mono"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    commit(root, ["Dockerfile"], "bump base image", "2026-11-20T07:00:00Z")
+    commit(root, ["helm/values.yaml"], "raise replicas", "2026-11-20T08:00:00Z")
+    commit(root, [], "redeploy everything", "2026-11-20T09:00:00Z")
+    commit(root, ["orders-api/app.yaml", "Makefile"], "api tweak and build", "2026-11-20T10:00Z")
+    section = GitSource.model_validate(
+        {"kind": "git", "repo": str(root), "paths": {"helm/values.yaml": "deploy", **PATHS}}
+    )
+    workspace = Workspace(root=tmp_path, settings=None)  # type: ignore[arg-type]
+    asked = FetchRange(START, END, services=("orders-consumer", "orders-api"))
+    fetched = git_source(workspace, section, asked)
+    frame = fetched.frames["changes"].sort_values(["timestamp", "service"])
+    assert rows(frame) == [
+        (hour, service, kind, summary)
+        for hour, kind, summary in [
+            ("07:00", "config", "bump base image"),
+            ("08:00", "deploy", "raise replicas"),
+            ("09:00", "config", "redeploy everything"),
+            ("10:00", "config", "api tweak and build"),
+        ]
+        for service in ("orders-api", "orders-consumer")
+    ]
+    assert fetched.errors == []
+    [note] = fetched.notes
+    assert note == (
+        "4 commit(s) change files that name no service (top-level files, a glob naming one file, "
+        "or no file), newest first: 'api tweak and build', 'redeploy everything', 'raise "
+        "replicas' and 1 more — "
+        "counted as changes of every service asked about (orders-consumer, orders-api)"
+    )
+    record = source_record(1, section, fetched, None, asked)
+    assert (record["status"], record["notes"], record["problem"]) == ("ok", [note], None)
+    assert coverage([record], "changes").covers
+
+    nobody = FetchRange(START, END)
+    alone = git_source(workspace, section, nobody)
+    assert alone.frames["changes"]["summary"].tolist() == ["api tweak and build"]
+    record = source_record(1, section, alone, None, nobody)
+    assert record["status"] == "partial"
+    assert record["problem"].startswith(f"source 1 (git {root}): 4 commit(s) change files")
+    assert record["problem"].endswith("hypotheses needing changes will be inconclusive")
+    found = coverage([record], "changes")
+    assert not found.covers
+    assert found.missing.startswith(f"changes (source 1 (git {root}) answered in part: 4 commit")
+
+
 @pytest.mark.parametrize(
     ("fields", "fragment"),
     [
@@ -208,7 +262,13 @@ def test_files_and_git_combined_each_recorded(
         "git",
         "ok",
     )
-    assert git_record["rows"] == {"changes": 6}
+    assert git_record["rows"] == {"changes": 7}  # README.md, top-level: orders-consumer's too
+    assert git_record["notes"] == [
+        "1 commit(s) change files that name no service (top-level files, a glob naming one file, "
+        "or no file), newest first: 'docs only' — counted as changes of every service asked "
+        "about "
+        "(orders-consumer)"
+    ]
     assert git_record["span"]["changes"]["first"] == "2026-11-20T07:00:00+00:00"
     assert git_record["covers"] == {"changes": True}
     assert "orders-api v2.15: rollout" in set(evidence.changes["summary"])

@@ -104,6 +104,27 @@ def test_a_service_name_only_ever_fills_its_own_matcher(name: str) -> None:
     assert bodies[1] == "{x}"
 
 
+@given(name=st.text(min_size=1, max_size=30))
+@example(name=".*")
+@example(name=".+|orders-api")
+@example(name="orders-(api")
+@example(name="a\\")
+@example(name='"} or vector(1) #')
+def test_a_service_name_in_a_regex_matcher_matches_only_itself(name: str) -> None:
+    """In a `=~` or `!~` value, `{service}` is the name as a literal regex: `.*` matches `.*`,
+    not every service; elsewhere in the same query it is the name as written."""
+    template = 'x{job=~"{service}", env !~ "{service}-canary", svc="{service}"}'
+    shape, bodies = _outside_strings(promql.render(template, service=name))
+    assert shape == _outside_strings(template)[0]
+    job, canary, plain = (_go_unquote(body) for body in bodies)
+    assert plain == name
+    assert re.fullmatch(job, name, re.DOTALL)
+    assert re.fullmatch(canary, name + "-canary", re.DOTALL)
+    for other in ("orders-api", "", name + "x", "x" + name, name * 2):
+        if other != name:
+            assert not re.fullmatch(job, other, re.DOTALL), other
+
+
 @pytest.mark.parametrize(
     ("query", "fragment"),
     [
@@ -174,8 +195,11 @@ def test_the_manifest_description_holds_no_secret() -> None:
 def test_unreachable_servers_fail_the_source_quickly() -> None:
     """Refused connections and servers that never answer are SourceErrors (never a hang)."""
     span = FetchRange(moment(1_800_000_000), moment(1_800_003_600), services=("svc",))
-    with pytest.raises(SourceError, match=r"^connection refused$"):
+    with pytest.raises(SourceError, match=r"^connection refused$") as info:
         prometheus.fetch(section(url=f"http://127.0.0.1:{free_port()}"), span)
+    assert getattr(info.value, "missing_series", None) == [
+        {"metric": "ingest_rate", "service": "svc", "error": "connection refused"}
+    ]
     with socket.socket() as silent:  # accepts connections (backlog), never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -191,6 +215,131 @@ def test_a_missing_token_variable_fails_the_source(monkeypatch: pytest.MonkeyPat
     span = FetchRange(moment(0), moment(60), services=("svc",))
     with pytest.raises(SourceError, match="RCA_TEST_NO_SUCH_TOKEN"):
         prometheus.fetch(section(token_env="RCA_TEST_NO_SUCH_TOKEN"), span)
+
+
+# Series a query did not deliver (a fake server) ----------------------------------------------
+
+DEMO_QUERY = re.compile(r'rca_demo_(\w+)\{service="(.*)"\}')
+
+
+def _demo_prometheus(
+    monkeypatch: pytest.MonkeyPatch, refuse: dict[tuple[str, str], str], down_after: int = 10**6
+) -> None:
+    """Client.range answering `rca_demo_<metric>{service="…"}` from the demo's metrics: a
+    refused (metric, service) answers its error; after `down_after` calls the server is gone."""
+    metrics = demo().metrics
+    calls: list[str] = []
+
+    def fake(self: prometheus.Client, expr: str, first_ms: int, last_ms: int) -> Any:
+        calls.append(expr)
+        if len(calls) > down_after:
+            raise prometheus._Unreachable("timed out after 30s")
+        match = DEMO_QUERY.fullmatch(expr)
+        assert match, expr
+        metric, service = match.groups()
+        if (metric, service) in refuse:
+            raise prometheus._Refused(refuse[(metric, service)])
+        rows = metrics.loc[(metrics["metric"] == metric) & (metrics["service"] == service)]
+        values = [
+            [t.timestamp(), str(v)]
+            for t, v in zip(rows["timestamp"], rows["value"], strict=True)
+            if first_ms <= t.timestamp() * 1000 <= last_ms
+        ]
+        return [{"metric": {"service": service}, "values": values}] if values else []
+
+    monkeypatch.setattr(prometheus.Client, "range", fake)
+
+
+def _demo_span() -> tuple[FetchRange, datetime, datetime]:
+    scenario = demo()
+    onset = pd.Timestamp(scenario.alert["alerts"][0]["startsAt"]).to_pydatetime()
+    start, end = onset - timedelta(minutes=60), export_end(scenario)
+    span = FetchRange(
+        start - timedelta(hours=6), end, start, onset, ("orders-consumer", "orders-api")
+    )
+    return span, start, onset
+
+
+def _demo_source() -> PrometheusSource:
+    metrics = sorted(set(demo().metrics["metric"]))
+    return section(
+        step="60s", queries={m: f'rca_demo_{m}{{service="{{service}}"}}' for m in metrics}
+    )
+
+
+def test_a_refused_series_is_missing_never_normal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Prometheus answers 503 to orders-api's error_rate: the manifest names that series, the
+    evidence reads it as lost (not as a metric that stayed normal), and upstream-degradation
+    and recent-change are inconclusive naming it instead of refuted."""
+    from rca_kit import load_evidence
+    from rca_kit.testing import make_snapshot, run_inline
+
+    _demo_prometheus(monkeypatch, {("error_rate", "orders-api"): "HTTP 503 Service Unavailable"})
+    source, (span, start, onset) = _demo_source(), _demo_span()
+    fetched = prometheus.fetch(source, span)
+    record = source_record(1, source, fetched, None, span)
+    assert record["status"] == "partial"
+    assert record["covers"] == {"metrics": True}  # the frame spans the window all the same
+    assert record["missing_series"] == [
+        {"metric": "error_rate", "service": "orders-api", "error": "HTTP 503 Service Unavailable"}
+    ]
+    changes = {"kind": "git", "label": "git test", "provides": ["changes"], "status": "ok"}
+    scenario = demo()
+    snapshot = make_snapshot(
+        tmp_path / "snap",
+        window=(start, span.end),
+        service="orders-consumer",
+        onset=onset,
+        metrics=fetched.frames["metrics"],
+        changes=scenario.changes,
+        topology=scenario.topology,
+        sources=[record, changes | {"covers": {"changes": True}}],
+    )
+    ev = load_evidence(snapshot)
+    lost = "metric error_rate of orders-api (source 1 (prometheus http://127.0.0.1:9): HTTP 503 "
+    assert not ev.has("orders-api", "error_rate")
+    assert ev.has("orders-api", "latency_p99_seconds")
+    assert ev.gaps("metrics") == []
+    assert ev.series_gaps(["orders-api"], ["error_rate", "latency_p99_seconds"]) == [
+        lost + "Service Unavailable)"
+    ]
+    root = Path(__file__).resolve().parent.parent / "notebooks" / "templates"
+    for name in ("upstream-degradation", "recent-change"):
+        outcome = run_inline(root / f"{name}.ipynb", snapshot)
+        assert outcome.verdict == "inconclusive", (name, outcome.summary, outcome.error)
+        assert list(outcome.missing_data) == [lost + "Service Unavailable)"], name
+    whole = make_snapshot(  # every series fetched: the same evidence refutes both
+        tmp_path / "whole",
+        window=(start, span.end),
+        service="orders-consumer",
+        onset=onset,
+        metrics=scenario.metrics,
+        changes=scenario.changes,
+        topology=scenario.topology,
+        sources=[
+            record | {"missing_series": [], "status": "ok"},
+            changes | {"covers": {"changes": True}},
+        ],
+    )
+    for name in ("upstream-degradation", "recent-change"):
+        assert run_inline(root / f"{name}.ipynb", whole).verdict == "refuted", name
+
+
+def test_queries_not_run_once_the_server_is_gone_are_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server stops answering after five queries: the rest are named, series by series."""
+    _demo_prometheus(monkeypatch, {}, down_after=5)
+    source, (span, _, _) = _demo_source(), _demo_span()
+    fetched = prometheus.fetch(source, span)
+    planned = [(m, s) for m in source.queries for s in span.services]
+    assert fetched.errors == [f"timed out after 30s; {len(planned) - 5} queries not run"]
+    assert [(m["metric"], m["service"]) for m in fetched.missing_series] == planned[5:]
+    assert {m["error"] for m in fetched.missing_series} == {"timed out after 30s; not run"}
+    frame = fetched.frames["metrics"]
+    assert set(zip(frame["metric"], frame["service"], strict=True)) <= set(planned[:5])
 
 
 # A real Prometheus -----------------------------------------------------------------------------
@@ -295,6 +444,13 @@ def test_prometheus_parses_every_escaped_name_to_the_same_query(
     pattern = _go_unquote(values[0])
     assert re.fullmatch(pattern, name, re.DOTALL)
     assert re.fullmatch(pattern, "orders-api")
+    assert not re.fullmatch(pattern, name + "x", re.DOTALL)
+
+    single = 'max by (service) (rca_demo_ingest_rate{service=~"{service}"})'
+    shape, values = _parsed(backfilled, promql.render(single, service=name))
+    assert shape == _parsed(backfilled, single)[0]  # Prometheus compiled it as RE2
+    pattern = _go_unquote(values[0])
+    assert re.fullmatch(pattern, name, re.DOTALL)
     assert not re.fullmatch(pattern, name + "x", re.DOTALL)
 
 

@@ -4,10 +4,11 @@ the one-line problems the CLI, the report and the templates show when it does no
 A record (one per [[sources]] entry, in manifest.json "sources") holds the source's description
 (no secrets), `provides` (the kinds it is configured for), `status` (ok | partial | empty |
 failed), `rows`, `span` (first/last timestamp) and `covers` per kind, `error`, `errors` and
-`problem` (the warning line, or null). Metrics cover the window when they start by its start
-and reach the alert's onset (5 minutes' slack, or two query steps); logs and changes are event
-logs: a source that answered covers every moment it was asked about, so "nothing happened" is
-evidence only from a source that did not fail.
+`problem` (the warning line, or null), `missing_series` (each metric and service a query was
+written for but could not fetch, with why) and `notes`. Metrics cover the window when they start
+by its start and reach the alert's onset (5 minutes' slack, or two query steps); logs and changes
+are event logs: a source that answered in full covers every moment it was asked about, so
+"nothing happened" is evidence only when every source of that kind answered in full.
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ def _short(moment: str | None) -> str:
 
 
 def _covers(
-    kind: str, frame: pd.DataFrame | None, failed: bool, span: FetchRange, slack: timedelta
+    kind: str, frame: pd.DataFrame | None, status: str, span: FetchRange, slack: timedelta
 ) -> bool:
-    if failed:
+    if status == "failed":
         return False
-    if kind in EVENT_KINDS:
-        return True
+    if kind in EVENT_KINDS:  # an event log missing some answers cannot show that nothing happened
+        return status != "partial"
     if frame is None or frame.empty:
         return False
     start = span.window_start or span.start
@@ -57,6 +58,8 @@ def _problem(number: int, record: dict[str, Any]) -> str | None:
     inconclusive = f"hypotheses needing {kinds} will be inconclusive"
     status = record["status"]
     if status == "failed":
+        return f"{name}: {record['error']} — {inconclusive}"
+    if status == "partial" and "metrics" not in record["provides"]:
         return f"{name}: {record['error']} — {inconclusive}"
     if status == "partial":
         return (
@@ -110,14 +113,13 @@ def source_record(
             else None
             for kind in provides
         },
-        "covers": {
-            kind: _covers(kind, frames.get(kind), status == "failed", span, slack)
-            for kind in provides
-        },
+        "covers": {kind: _covers(kind, frames.get(kind), status, span, slack) for kind in provides},
         "error": (errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
         if errors
         else None,
         "errors": errors[:MAX_ERRORS],
+        "missing_series": [dict(lost) for lost in fetched.missing_series],
+        "notes": list(fetched.notes),
     }
     record["problem"] = _problem(number, record)
     return record
@@ -135,8 +137,12 @@ def _provides(source: dict[str, Any], kind: str) -> bool:
 
 @dataclass(frozen=True)
 class Coverage:
-    """Whether a snapshot's `kind` is evidence: provided by a source that did not fail, and
-    (for metrics) spanning the window. `missing` says what is missing, for `missing_data`."""
+    """Whether a snapshot's `kind` is evidence. Metrics: a source that did not fail spans the
+    window (the series a source could not fetch are `lost_series`, not this). Logs and changes:
+    every source providing them answered in full, since one that failed or answered in part may
+    hold the event that the others lack. `missing` says what is missing, for `missing_data`;
+    `problems` names every source of the kind that failed (or, for logs and changes, answered
+    in part)."""
 
     kind: str
     provided: bool
@@ -161,25 +167,49 @@ class Coverage:
         )
 
 
+def _label(number: int, source: dict[str, Any]) -> str:
+    return f"source {number} ({source.get('label', source.get('kind'))})"
+
+
 def coverage(sources: list[dict[str, Any]], kind: str) -> Coverage:
     """`kind`'s coverage over every source record of a manifest."""
     mine = [(n, s) for n, s in enumerate(sources, start=1) if _provides(s, kind)]
     ok = [s for _, s in mine if _legacy(s) or s.get("status") != "failed"]
     spans = [s["span"][kind] for s in ok if not _legacy(s) and (s.get("span") or {}).get(kind)]
     failed = tuple(
-        f"source {n} ({s.get('label', s.get('kind'))}) failed: {s.get('error')}"
+        f"{_label(n, s)} failed: {s.get('error')}"
         for n, s in mine
         if not _legacy(s) and s.get("status") == "failed"
     )
-    covers = any(_legacy(s) or (s.get("covers") or {}).get(kind) for s in ok)
+    answered = [_legacy(s) or bool((s.get("covers") or {}).get(kind)) for _, s in mine]
+    if kind in EVENT_KINDS:
+        covers = bool(mine) and all(answered)
+        short = tuple(
+            f"{_label(n, s)} answered in part: {s.get('error')}"
+            for n, s in mine
+            if not _legacy(s) and s.get("status") == "partial"
+        )
+    else:
+        covers, short = any(answered), ()
     return Coverage(
         kind=kind,
         provided=bool(ok),
         covers=covers,
         first=min((s["first"] for s in spans), default=None),
         last=max((s["last"] for s in spans), default=None),
-        problems=() if ok else failed,
+        problems=failed + short,
     )
+
+
+def lost_series(sources: list[dict[str, Any]]) -> dict[tuple[str | None, str], str]:
+    """(service, metric) → why a source could not fetch that series (service None: a query
+    for every service failed), from each record's `missing_series`; the first reason wins."""
+    lost: dict[tuple[str | None, str], str] = {}
+    for number, source in enumerate(sources, start=1):
+        for item in source.get("missing_series") or ():
+            key = (item.get("service"), str(item.get("metric")))
+            lost.setdefault(key, f"{_label(number, source)}: {item.get('error')}")
+    return lost
 
 
 def problems(sources: list[dict[str, Any]]) -> list[str]:

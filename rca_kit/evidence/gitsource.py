@@ -9,6 +9,13 @@ by the source's `service`, else per changed file: the first folder below the mat
 literal folders (`deploy/**` and `deploy/orders-api/values.yaml` → orders-api), or the top
 folder for a file no glob matches (`orders-api/app.yaml` → orders-api).
 
+A file that names no service that way (`Dockerfile` or `go.mod` at the top, a glob naming one
+file such as `helm/values.yaml`), and a commit without files, is repo-wide: it may change any
+service, so the commit also becomes a change of every service the snapshot asks about (the
+alert's service and its upstreams); the manifest's `notes` count them. Asked about no
+service, such commits are errors (the source is `partial`: its changes are not complete).
+Never is such a commit dropped: "no change" must not be read from a change it could not place.
+
 `git log` runs without a shell, with a fixed argument list and NUL-separated fields, so commit
 messages and file names of any characters stay data.
 """
@@ -127,10 +134,18 @@ def classify(path: str, paths: Mapping[str, str]) -> tuple[int, str | None, str 
     return len(paths), None, parts[0] if len(parts) > 1 else None
 
 
-def changes(commits: list[Commit], section: GitSource, span: FetchRange) -> list[dict[str, Any]]:
-    """One change row per commit and service, for commits inside the span."""
+MAX_NAMED = 3  # repo-wide commits named in a note or error
+
+
+def changes(
+    commits: list[Commit], section: GitSource, span: FetchRange
+) -> tuple[list[dict[str, Any]], list[Commit]]:
+    """One change row per commit and service, for commits inside the span, and the repo-wide
+    commits among them (a file naming no service, or no file)."""
     rows = []
+    wide = []
     start, end = pd.Timestamp(span.start), pd.Timestamp(span.end)
+    everyone = [s for s in span.services if s]
     for commit in commits:
         stamp = commit.committed if section.time == "committer" else commit.authored
         when = pd.Timestamp(stamp).tz_convert("UTC")
@@ -145,6 +160,11 @@ def changes(commits: list[Commit], section: GitSource, span: FetchRange) -> list
             for entry in files:
                 if entry[2]:
                     groups.setdefault(entry[2], []).append(entry)
+            unplaced = [entry for entry in files if not entry[2]]
+            if unplaced or not files:
+                wide.append(commit)
+                for service in everyone:
+                    groups.setdefault(service, []).extend(unplaced)
         for service, entries in groups.items():
             matched = min(entries, default=None, key=lambda e: e[0])
             kind = matched[1] if matched and matched[1] else section.default_kind
@@ -158,7 +178,16 @@ def changes(commits: list[Commit], section: GitSource, span: FetchRange) -> list
                     "ref": commit.sha,
                 }
             )
-    return rows
+    return rows, wide
+
+
+def _wide(commits: list[Commit]) -> str:
+    subjects = ", ".join(repr(c.subject[:80]) for c in commits[:MAX_NAMED])
+    more = f" and {len(commits) - MAX_NAMED} more" if len(commits) > MAX_NAMED else ""
+    return (
+        f"{len(commits)} commit(s) change files that name no service (top-level files, a glob "
+        f"naming one file, or no file), newest first: {subjects}{more}"
+    )
 
 
 def _arguments(section: GitSource, span: FetchRange) -> list[str]:
@@ -214,8 +243,15 @@ def run_git_log(repo: Path, section: GitSource, span: FetchRange) -> str:
 def git_source(workspace: Workspace, section: GitSource, span: FetchRange) -> Fetched:
     """The registered source function."""
     repo = workspace.source_path(section.repo)
-    rows = changes(parse_log(run_git_log(repo, section, span)), section, span)
-    if not rows:
-        return Fetched({"changes": empty("changes")})
-    frame = normalize(pd.DataFrame(rows), "changes", section.label())
-    return Fetched({"changes": frame})
+    rows, wide = changes(parse_log(run_git_log(repo, section, span)), section, span)
+    errors, notes = [], []
+    if wide and any(span.services):
+        asked = ", ".join(s for s in span.services if s)
+        notes.append(f"{_wide(wide)} — counted as changes of every service asked about ({asked})")
+    elif wide:
+        errors.append(
+            f"{_wide(wide)}, and no service was asked about to count them for (a Service: "
+            "trailer or the source's `service` names one)"
+        )
+    frame = normalize(pd.DataFrame(rows), "changes", section.label()) if rows else empty("changes")
+    return Fetched({"changes": frame}, errors, notes=notes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -13,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ..exceptions import EvidenceError
-from .coverage import Coverage, coverage, problems, summary
+from .coverage import Coverage, coverage, lost_series, problems, summary
 
 _KINDS = ("metrics", "logs", "changes")
 
@@ -84,9 +85,41 @@ class Evidence:
         counts = {kind: len(getattr(self, kind)) for kind in _KINDS}
         return summary(self.sources, counts)
 
-    def has(self, service: str | None, metric: str) -> bool:
+    @cached_property
+    def _lost(self) -> dict[tuple[str | None, str], str]:
+        return lost_series(self.sources)
+
+    def _present(self, service: str | None, metric: str) -> bool:
         m = self.metrics
         return bool(((m["service"] == service) & (m["metric"] == metric)).any())
+
+    def lost(self, service: str | None, metric: str) -> str | None:
+        """Why this series is absent when a source was to fetch it and failed (its query was
+        refused, not run, …): its absence is then unknown, not "stayed normal". None if the
+        series is present or no source failed for it."""
+        why = self._lost.get((service, metric)) or self._lost.get((None, metric))
+        return why if why and not self._present(service, metric) else None
+
+    def has(self, service: str | None, metric: str) -> bool:
+        """Whether a source delivered the series (one that a source failed to fetch, and no other
+        delivered, is absent: see `lost`)."""
+        return self._present(service, metric)
+
+    def absent(self, service: str | None, metric: str) -> str:
+        """For `missing_data`: "metric M of S", with why when a source failed to fetch it."""
+        why = self.lost(service, metric)
+        return f"metric {metric} of {service}" + (f" ({why})" if why else "")
+
+    def series_gaps(self, services: Iterable[str | None], metrics: Iterable[str]) -> list[str]:
+        """For `missing_data`: each of these series that a source was to fetch and could not.
+        A hypothesis that would be refuted on these services and metrics is inconclusive."""
+        wanted = list(metrics)
+        return [
+            self.absent(service, metric)
+            for service in dict.fromkeys(services)
+            for metric in wanted
+            if self.lost(service, metric)
+        ]
 
     def series(self, service: str | None, metric: str) -> pd.Series:
         """One metric of one service as a float Series indexed by timestamp (empty if absent)."""

@@ -10,7 +10,10 @@ expression says rate() or increase(). "NaN" and "±Inf" values stay NaN and ±in
 The range is fetched in chunks of at most 11,000 evaluation points (Prometheus' limit) on
 multiples of the step, so chunks never share a sample. A query Prometheus refuses is recorded
 and the other queries still count; an unreachable server (refused, timed out) fails the source
-(SourceError): the investigation records it and goes on.
+(SourceError): the investigation records it and goes on. Every series a query was written for
+but did not deliver (refused, not run once the server became unreachable, unwritable, or
+possibly among series without a service label) is named in `missing_series`, so that its
+absence reads as unknown, never as "the metric stayed normal".
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ class _Refused(Exception):
     """The server answered this query with an error."""
 
 
+class Unfetched(SourceError):
+    """The source failed: `missing_series` names every series it was to deliver."""
+
+    def __init__(self, message: str, missing_series: list[dict[str, str | None]]) -> None:
+        super().__init__(message)
+        self.missing_series = missing_series
+
+
 @dataclass(frozen=True)
 class Query:
     metric: str
@@ -48,10 +59,23 @@ class Query:
         return f"{self.metric} of {self.service}" if self.service else self.metric
 
 
-def plan(section: PrometheusSource, services: tuple[str, ...]) -> tuple[list[Query], list[str]]:
-    """Every query to run for these services, and the ones that cannot be written."""
+def _lost(
+    metric: str, service: str | None, services: tuple[str, ...], error: str
+) -> list[dict[str, str | None]]:
+    """The series a query for `service` (None: not per service) was to deliver: its service,
+    else every service asked about, else every service (None)."""
+    names: list[str | None] = [service] if service else [s for s in services if s]
+    return [{"metric": metric, "service": name, "error": error} for name in names or [None]]
+
+
+def plan(
+    section: PrometheusSource, services: tuple[str, ...]
+) -> tuple[list[Query], list[str], list[dict[str, str | None]]]:
+    """Every query to run for these services, the ones that cannot be written, and the series
+    those were to deliver."""
     queries: list[Query] = []
     problems: list[str] = []
+    lost: list[dict[str, str | None]] = []
     names = [s for s in services if s]
     for metric, template in section.queries.items():
         used = promql.placeholders(template)
@@ -67,7 +91,8 @@ def plan(section: PrometheusSource, services: tuple[str, ...]) -> tuple[list[Que
                 queries.append(Query(metric, service, promql.render(template, **fill)))
             except ValueError as exc:
                 problems.append(f"{metric}: {exc}")
-    return queries, problems
+                lost += _lost(metric, service, services, str(exc))
+    return queries, problems, lost
 
 
 def _connect_message(exc: httpx.TransportError) -> str:
@@ -156,15 +181,23 @@ def _token(section: PrometheusSource) -> str | None:
 
 
 def fetch(section: PrometheusSource, span: FetchRange) -> Fetched:
-    """Run every query over the span; what fails is named in Fetched.errors."""
-    queries, errors = plan(section, span.services)
+    """Run every query over the span; what fails is named in Fetched.errors, and the series it
+    cost in Fetched.missing_series (or, when the source fails, in Unfetched.missing_series)."""
+    queries, errors, lost = plan(section, span.services)
     if not queries:
+        if errors:
+            raise Unfetched(errors[0], lost)
         raise SourceError(
-            errors[0]
-            if errors
-            else "nothing to query: every query needs {service} and the alert names no service"
+            "nothing to query: every query needs {service} and the alert names no service"
         )
-    client = Client(section, _token(section))
+
+    def not_run(rest: list[Query], why: str) -> list[dict[str, str | None]]:
+        return [item for q in rest for item in _lost(q.metric, q.service, span.services, why)]
+
+    try:
+        client = Client(section, _token(section))
+    except SourceError as exc:
+        raise Unfetched(str(exc), lost + not_run(queries, str(exc))) from None
     rows: list[tuple[float, str, str, float]] = []
     try:
         for done, query in enumerate(queries):
@@ -172,30 +205,38 @@ def fetch(section: PrometheusSource, span: FetchRange) -> Fetched:
                 found = list(client.series(query, span))
             except _Refused as exc:
                 errors.append(f"{query.name()}: {exc}")
+                lost += _lost(query.metric, query.service, span.services, str(exc))
                 continue
             except _Unreachable as exc:
                 if not rows:
-                    raise SourceError(str(exc)) from None
+                    raise Unfetched(str(exc), lost + not_run(queries[done:], str(exc))) from None
+                missing = not_run(queries[done:], f"{exc}; not run")
                 errors.append(f"{exc}; {len(queries) - done} queries not run")
+                lost += missing
                 break
+            named: set[str] = set()
             unnamed = 0
             for labels, points in found:
                 service = labels.get(section.service_label) or query.service
                 if not service:
                     unnamed += 1
                     continue
+                named.add(service)
                 rows.extend((stamp, service, query.metric, v) for stamp, v in points.items())
             if unnamed:
-                errors.append(
-                    f"{query.name()}: {unnamed} series without a {section.service_label!r} label"
-                    " skipped"
-                )
+                why = f"{unnamed} series without a {section.service_label!r} label skipped"
+                errors.append(f"{query.name()}: {why}")
+                lost += [  # an asked service with no named series may be among the skipped
+                    item
+                    for item in _lost(query.metric, query.service, span.services, why)
+                    if item["service"] not in named
+                ]
     finally:
         client.close()
     if not rows:
-        return Fetched({"metrics": empty("metrics")}, errors)
+        return Fetched({"metrics": empty("metrics")}, errors, lost)
     frame = pd.DataFrame(rows, columns=["timestamp", "service", "metric", "value"])
-    return Fetched({"metrics": normalize(frame, "metrics", section.label())}, errors)
+    return Fetched({"metrics": normalize(frame, "metrics", section.label())}, errors, lost)
 
 
 def prometheus_source(workspace: Workspace, section: PrometheusSource, span: FetchRange) -> Fetched:

@@ -3,9 +3,10 @@ name can change a query's structure, and the chunks a long range query is split 
 
 A placeholder may only stand inside a double-quoted string (a label matcher's value):
 `{service}` becomes the name escaped for that string (backslash, double quote, newline and the
-other control characters), `{services}` a regex alternation `(?:a|b)` of every name, each
-escaped for RE2 first and for the string second. A template with a placeholder anywhere else
-is refused when rca.toml is loaded.
+other control characters) and, in the value of a regex matcher (`=~`, `!~`), escaped for RE2
+first, so that a name like `.*` matches only itself; `{services}` becomes a regex alternation
+`(?:a|b)` of every name, each escaped for RE2 first and for the string second. A template with
+a placeholder anywhere else is refused when rca.toml is loaded.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def _scan(expr: str) -> list[tuple[int, str]]:
-    """Where the placeholders stand (all inside double-quoted strings), else ValueError."""
-    found: list[tuple[int, str]] = []
+def _scan(expr: str) -> list[tuple[int, str, bool]]:
+    """Where the placeholders stand (all inside double-quoted strings), each with whether its
+    string is a regex matcher's value (after `=~` or `!~`), else ValueError."""
+    found: list[tuple[int, str, bool]] = []
     quote: str | None = None
+    regex = False
     i = 0
     while i < len(expr):
         char = expr[i]
@@ -41,6 +44,7 @@ def _scan(expr: str) -> list[tuple[int, str]]:
                 )
             if char in "\"'`":
                 quote = char
+                regex = expr[:i].rstrip().endswith(("=~", "!~"))
         elif char == "\\" and quote != "`":
             i += 2  # an escaped character never starts or ends anything
             continue
@@ -49,7 +53,7 @@ def _scan(expr: str) -> list[tuple[int, str]]:
         elif token and quote != '"':
             raise ValueError(f"{token} must stand inside double quotes, not {quote}")
         elif token:
-            found.append((i, token))
+            found.append((i, token, regex))
             i += len(token)
             continue
         i += 1
@@ -60,7 +64,7 @@ def _scan(expr: str) -> list[tuple[int, str]]:
 
 def placeholders(expr: str) -> set[str]:
     """The placeholders a query template uses (ValueError if one stands outside a string)."""
-    return {token for _, token in _scan(expr)}
+    return {token for _, token, _ in _scan(expr)}
 
 
 def escape_string(value: str) -> str:
@@ -95,15 +99,16 @@ def escape_regex(value: str) -> str:
 
 
 def render(expr: str, *, service: str | None = None, services: Iterable[str] = ()) -> str:
-    """The query for one service (`{service}`) or for all of them at once (`{services}`)."""
+    """The query for one service (`{service}`) or for all of them at once (`{services}`); in a
+    regex matcher's value, `{service}` matches exactly the name (its regex syntax escaped)."""
     names = list(services)
     parts: list[str] = []
     last = 0
-    for position, token in _scan(expr):
+    for position, token, regex in _scan(expr):
         if token == SERVICE:
             if service is None:
                 raise ValueError(f"the query uses {SERVICE} but no service was given")
-            value = escape_string(service)
+            value = escape_string(escape_regex(service) if regex else service)
         else:
             if not names:
                 raise ValueError(f"the query uses {SERVICES} but no service was given")

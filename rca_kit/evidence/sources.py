@@ -57,12 +57,18 @@ class FetchRange:
 class Fetched:
     """A source's answer: frames per kind, plus what failed while the rest succeeded.
 
-    A source that cannot answer at all raises SourceError instead; an EvidenceError (a missing
-    file, a bad format) is the user's to fix and stops the investigation.
+    `missing_series` names each series ({"metric", "service", "error"}; service None: every
+    service) a query was written for but did not deliver, so that its absence is read as
+    unknown, not as "nothing happened"; `notes` are remarks for the manifest (not failures).
+    A source that cannot answer at all raises SourceError instead (its `missing_series`
+    attribute, if any, names what it was to deliver); an EvidenceError (a missing file, a bad
+    format) is the user's to fix and stops the investigation.
     """
 
     frames: dict[str, pd.DataFrame]
     errors: list[str] = field(default_factory=list)
+    missing_series: list[dict[str, str | None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 Source = Callable[[Workspace, Any, FetchRange], "Fetched | dict[str, pd.DataFrame]"]
@@ -243,7 +249,8 @@ def _fetch(workspace: Workspace, section: Any, span: FetchRange) -> tuple[Fetche
     try:
         got = sources.get(section.kind)(workspace, section, span)
     except SourceError as exc:
-        return Fetched({}), str(exc)
+        lost = getattr(exc, "missing_series", ())  # what the source was to deliver
+        return Fetched({}, missing_series=[{"error": str(exc), **item} for item in lost]), str(exc)
     return (got if isinstance(got, Fetched) else Fetched(dict(got))), None
 
 
