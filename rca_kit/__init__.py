@@ -28,6 +28,9 @@ _LAZY = {
     "verify_task": "rca_kit.loop",
     "verify_due": "rca_kit.loop",
     "review_incident": "rca_kit.loop",
+    "plain": "rca_kit.inert",
+    "one_line": "rca_kit.inert",
+    "inert_figure": "rca_kit.inert",
 }
 
 __all__ = [
@@ -38,11 +41,14 @@ __all__ = [
     "__version__",
     "find_workspace",
     "harvest",
+    "inert_figure",
     "ingest_file",
     "investigate",
     "load_evidence",
     "load_library",
+    "one_line",
     "parse_alerts",
+    "plain",
     "record_outcome",
     "review_incident",
     "stats",
@@ -54,6 +60,7 @@ if TYPE_CHECKING:
     from . import stats
     from .config import find_workspace
     from .evidence.load import Evidence, load_evidence
+    from .inert import inert_figure, one_line, plain
     from .intake import parse_alerts
     from .library import load_library
     from .loop import review_incident, verify_due, verify_task

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .inert import one_line
+
 
 class RcaKitError(Exception):
     """Base of every rca-kit error: says what was wrong, where, and how to fix it."""
@@ -17,8 +19,10 @@ class RcaKitError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        text = f"{self.where}: {self.message}" if self.where else self.message
-        return f"{text} ({self.hint})" if self.hint else text
+        # one line whatever the input: a file name, label or value with a line break or an
+        # escape sequence is shown escaped (`\\n`, `\\x1b`), never as a second line
+        text = f"{self.where}: {self.message}" if self.where else str(self.message)
+        return one_line(f"{text} ({self.hint})" if self.hint else text)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # keyword-only fields would be lost by the default pickling of exceptions

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .backlog import echo
-from .base import _workspace, cli, handled
+from .base import _workspace, cli, echo, handled
 
 if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
     from ..register import Register
@@ -76,13 +75,13 @@ def alert_ingest(ctx: click.Context, file: Path, fmt: str | None) -> None:
     finally:
         register.close()
     for alert_id in alert_ids:
-        click.echo(alert_id)
+        echo(alert_id)
     if unnamed:
         shown = ", ".join(unnamed[:3]) + (
             f" and {len(unnamed) - 3} more" if len(unnamed) > 3 else ""
         )
         tried = ", ".join(ws.settings.alerts.service_labels) or "none"
-        click.echo(
+        echo(
             f"rca: warning: {shown} name{'s' if len(unnamed) == 1 else ''} no service "
             f"(labels tried: {tried}): stored, but `rca investigate` needs one; "
             "set [alerts] service_labels or add a service label",
@@ -107,7 +106,7 @@ def alert_list(
         _json(rows)
         return
     if not rows:
-        click.echo("no alerts")
+        echo("no alerts")
         return
     for row in rows:
         resolved = f"resolved in {duration(row['time_to_resolve_s'])}"
@@ -179,7 +178,7 @@ def alert_dead_letters(ctx: click.Context, show_id: int | None, as_json: bool) -
         _json(rows)
         return
     if not rows:
-        click.echo("no dead letters")
+        echo("no dead letters")
         return
     for row in rows:
         echo(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -13,12 +12,11 @@ import click
 
 from ..exceptions import InputError
 from ..lifecycle import STATUSES
-from .base import _workspace, actor, cli, handled
+from .base import _workspace, actor, cli, echo, handled
 
 if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
     from ..register import Register
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _EXPECT = click.option(
     "--expect-version",
     type=int,
@@ -68,12 +66,6 @@ def _score(row: dict[str, Any]) -> str:
 
 def _echo_json(value: Any) -> None:
     click.echo(json.dumps(value, default=str))
-
-
-def echo(text: str) -> None:
-    """Print one record (one line) that holds alert-derived values: control characters and
-    line breaks (ANSI escapes, forged rows) are shown as '?', never sent to the terminal."""
-    click.echo(_CONTROL.sub("?", text))
 
 
 @cli.group()
@@ -184,9 +176,7 @@ def register_assign(
     """Give a task an owner (and a team; moving it from its team needs --authority)."""
     with _register(ctx) as reg:
         row = reg.assign(task_id, owner, team, expected_version=expect_version, authority=authority)
-    click.echo(
-        f"{row['id']}: owner {row['owner']}, team {row['team'] or '-'} (version {row['version']})"
-    )
+    echo(f"{row['id']}: owner {row['owner']}, team {row['team'] or '-'} (version {row['version']})")
 
 
 @register.command("status")
@@ -213,7 +203,7 @@ def register_status(
             task_id, status, reason=reason, expected_version=expect_version, verify_after=after
         )
     extra = f"; verification due after {row['verify_after']}" if row.get("verify_after") else ""
-    click.echo(f"{row['id']}: {row['status']} (version {row['version']}){extra}")
+    echo(f"{row['id']}: {row['status']} (version {row['version']}){extra}")
 
 
 @register.command("reprioritize")
@@ -258,7 +248,7 @@ def register_reprioritize(
             authority=authority,
             expected_version=expect_version,
         )
-    click.echo(f"{row['id']}: score {_score(row)} (version {row['version']})")
+    echo(f"{row['id']}: score {_score(row)} (version {row['version']})")
 
 
 @register.command("agenda")
@@ -299,6 +289,4 @@ def register_reviewed(ctx: click.Context, authority: str, notes: str | None) -> 
     """Record that the register was reviewed; the next agenda starts after it."""
     with _register(ctx) as reg:
         review = reg.reviewed(authority, notes)
-    click.echo(
-        f"review recorded at {review['at']} by {review['authority']} ({review['items']} items)"
-    )
+    echo(f"review recorded at {review['at']} by {review['authority']} ({review['items']} items)")

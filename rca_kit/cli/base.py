@@ -13,12 +13,21 @@ import click
 
 from ..config import Workspace, find_workspace
 from ..exceptions import RcaKitError
+from ..inert import one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def echo(text: object, *, err: bool = False) -> None:
+    """Print one human-readable record as one line: whatever the data holds (line breaks,
+    ANSI escapes, bidi overrides), it is shown escaped (`\\n`, `\\x1b`), never sent to the
+    terminal, so no value can forge a row or drive the terminal. JSON output bypasses this:
+    json.dumps escapes control characters and keeps the data exact."""
+    click.echo(one_line(text), err=err)
+
+
 def _fail(exc: RcaKitError) -> None:
-    click.echo(f"rca: error: {exc}", err=True)
+    echo(f"rca: error: {exc}", err=True)
     sys.exit(exc.exit_code)
 
 

@@ -11,7 +11,7 @@ import click
 
 from ..exceptions import InputError, RcaKitError
 from .alerts import FORMAT_HELP
-from .base import _investigate, _workspace, cli, handled
+from .base import _investigate, _workspace, cli, echo, handled
 
 
 @cli.command()
@@ -47,15 +47,13 @@ def investigate(
         result = _investigate(ws, alert_id, now)
         for source in result.evidence.get("sources", []):  # a source that failed or fell short
             if source.get("warning"):
-                click.echo(f"warning: {source['warning']}", err=True)
+                echo(f"warning: {source['warning']}", err=True)
         if as_json:
             click.echo(json.dumps(result.to_json()))
         else:
             lead = result.leading.hypothesis_id if result.leading else "none supported"
-            click.echo(
-                f"{result.investigation_id}: leading hypothesis {lead}; {len(result.tasks)} tasks"
-            )
-            click.echo(f"report: {result.report}")
+            echo(f"{result.investigation_id}: leading hypothesis {lead}; {len(result.tasks)} tasks")
+            echo(f"report: {result.report}")
 
 
 @cli.command()
@@ -75,8 +73,8 @@ def demo(ctx: click.Context, directory: Path | None) -> None:
         register.close()
     result = _investigate(ws, alert_ids[0], None)
     lead = result.leading.hypothesis_id if result.leading else "none supported"
-    click.echo(f"leading hypothesis: {lead}", err=True)
-    click.echo(str(result.report))
+    echo(f"leading hypothesis: {lead}", err=True)
+    echo(str(result.report))
 
 
 @cli.command()
@@ -87,7 +85,7 @@ def init(directory: Path) -> None:
     from ..scaffold import init_workspace
 
     root = init_workspace(directory)
-    click.echo(f"workspace created: {root}")
+    echo(f"workspace created: {root}")
 
 
 @cli.command()
@@ -113,7 +111,7 @@ def report(
             path = render_register(reg, ws.reports_dir)
         finally:
             reg.close()
-        click.echo(str(path))
+        echo(str(path))
         return
     specs, _ = lint(ws.library_dir, ws.templates_dir, ws.settings.hypotheses)
     by_id = {s.id: s for s in specs}
@@ -125,7 +123,7 @@ def report(
             path = render_investigation(reg, investigation_id, ws.reports_dir, by_id)
     finally:
         reg.close()
-    click.echo(str(path))
+    echo(str(path))
 
 
 @cli.group()
@@ -143,10 +141,10 @@ def library_lint(ctx: click.Context) -> None:
     ws = _workspace(ctx)
     specs, problems = lint(ws.library_dir, ws.templates_dir, ws.settings.hypotheses)
     for problem in problems:
-        click.echo(problem, err=True)
+        echo(problem, err=True)
     if problems:
         sys.exit(2)
-    click.echo(f"{len(specs)} hypotheses OK")
+    echo(f"{len(specs)} hypotheses OK")
 
 
 @library.command("list")
@@ -176,7 +174,7 @@ def library_list(ctx: click.Context, as_json: bool) -> None:
         )
         return
     for spec in specs:
-        click.echo(f"{spec.id:<22} v{spec.version}  {spec.title}")
+        echo(f"{spec.id:<22} v{spec.version}  {spec.title}")
 
 
 @library.command("stats")
@@ -202,7 +200,7 @@ def library_stats(ctx: click.Context, service: str | None, as_json: bool) -> Non
         click.echo(json.dumps(rows))
         return
     columns = ("runs", "supported", "refuted", "inconclusive", "errored", "confirmed")
-    click.echo(
+    echo(
         f"{'id':<22} {'runs':>5} {'sup':>4} {'ref':>4} {'inc':>4} {'err':>4} {'conf':>5} "
         f"{'fp':>4} {'prec':>5} {'med s':>7} {'verif':>5} {'reop':>5}"
     )
@@ -213,7 +211,7 @@ def library_stats(ctx: click.Context, service: str | None, as_json: bool) -> Non
         precision = "–" if row["precision"] is None else f"{row['precision']:.2f}"
         median = row["median_time_to_verdict_s"]
         median_text = "–" if median is None else f"{median:.1f}"
-        click.echo(
+        echo(
             f"{row['hypothesis_id']:<22} {counts} {row['false_positives']:>4} {precision:>5} "
             f"{median_text:>7} {row['fixes_verified']:>5} {row['fixes_reopened']:>5}"
         )
@@ -249,7 +247,7 @@ def audit_verify(ctx: click.Context, anchor: Path | None) -> None:
     if problems:
         raise RcaKitError(f"the database's integrity check failed: {'; '.join(problems)[:500]}")
     anchored = f"; contains the anchor at event {expected[0]}" if expected else ""
-    click.echo(f"audit chain intact: {count} events, head {head}{anchored}")
+    echo(f"audit chain intact: {count} events, head {head}{anchored}")
 
 
 @audit.command("anchor")
@@ -268,4 +266,4 @@ def audit_anchor(ctx: click.Context, file: Path) -> None:
     finally:
         reg.close()
     atomic_write(file, json.dumps({"seq": count, "hash": head}) + "\n")
-    click.echo(f"anchored event {count} ({head}) in {file}")
+    echo(f"anchored event {count} ({head}) in {file}")

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..exceptions import InputError
-from .base import _workspace, actor, cli, handled
+from .base import _workspace, actor, cli, echo, handled
 
 _WHEN = click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"])
 
@@ -52,7 +52,7 @@ def verify(
     if all_due:
         results = verify_due(ws, now=now, actor=actor())
         if not results and not as_json:
-            click.echo("no done task is due for verification")
+            echo("no done task is due for verification")
     else:
         assert task_id is not None
         results = [
@@ -66,7 +66,10 @@ def verify(
             )
         ]
     for result in results:
-        click.echo(json.dumps(result.to_json(), default=str) if as_json else _line(result))
+        if as_json:
+            click.echo(json.dumps(result.to_json(), default=str))
+        else:
+            echo(_line(result))
     if any(r.result == "errored" for r in results):
         sys.exit(1)
 
@@ -109,6 +112,6 @@ def review(
         return
     fps = ", ".join(row["false_positives"]) or "none"
     gaps = ", ".join(g["hypothesis_id"] for g in row["data_gaps"]) or "none"
-    click.echo(f"{investigation_id}: root cause {row['root_cause']}")
-    click.echo(f"false positives: {fps}; data gaps: {gaps}")
-    click.echo(f"report: {report}")
+    echo(f"{investigation_id}: root cause {row['root_cause']}")
+    echo(f"false positives: {fps}; data gaps: {gaps}")
+    echo(f"report: {report}")

@@ -7,7 +7,7 @@ import os
 import click
 
 from ..exceptions import InputError
-from .base import _workspace, cli, handled
+from .base import _workspace, cli, echo, handled
 
 
 @cli.command()
@@ -54,7 +54,7 @@ def serve(
     app = create_app(ws, token=token, investigations=investigations)
     bind_host = host or settings.host
     bind_port = settings.port if port is None else port
-    click.echo(
+    echo(
         f"rca serve: listening on http://{bind_host}:{bind_port} "
         f"(auth {'on' if token else 'OFF'}); POST alerts to /api/v1/alerts",
         err=True,

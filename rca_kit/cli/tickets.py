@@ -11,7 +11,7 @@ import click
 from ..exceptions import InputError
 from ..lifecycle import ACTIVE
 from .backlog import _EXPECT, _filters, _register, register
-from .base import _workspace, handled
+from .base import _workspace, echo, handled
 
 if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
     from ..register import Register
@@ -33,7 +33,7 @@ def register_link(
     system, key = tracker_key(key, system)
     with _register(ctx) as reg:
         row = reg.link(task_id, system, key, expected_version=expect_version)
-    click.echo(f"{row['id']}: linked to {system} {row['external'][system]}")
+    echo(f"{row['id']}: linked to {system} {row['external'][system]}")
 
 
 @register.command("export")
@@ -77,7 +77,7 @@ def register_export(
         )
         if output:
             atomic_write(output, text)
-            click.echo(f"{len(rows)} tasks written to {output}", err=True)
+            echo(f"{len(rows)} tasks written to {output}", err=True)
         elif not post:
             click.echo(text, nl=not text.endswith("\n"))
         if post:
@@ -114,7 +114,7 @@ def _post(reg: Register, items: list[dict[str, Any]], fmt: str, settings: Any) -
     _record_links(reg, results, fmt)
     created = sum(r["action"] == "create" for r in results)
     updated = len(results) - created
-    click.echo(f"posted {len(results)} tickets to {fmt}: {created} created, {updated} updated")
+    echo(f"posted {len(results)} tickets to {fmt}: {created} created, {updated} updated")
 
 
 def _record_links(reg: Register, results: list[dict[str, Any]], fmt: str) -> None:

@@ -12,6 +12,7 @@ import jinja2
 
 from .. import learning
 from ..fsutil import atomic_write
+from ..inert import html_text
 from ..models import HypothesisSpec
 from ..register import Register, history
 
@@ -31,6 +32,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("rca_kit.report", "templates"),
         autoescape=True,  # hypothesis ids, services and notes are untrusted text
         undefined=jinja2.StrictUndefined,
+        finalize=html_text,  # printed without control or bidi characters
     )
     env.filters["duration"] = human_duration
     env.filters["ratio"] = ratio

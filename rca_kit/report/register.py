@@ -11,6 +11,7 @@ from typing import Any
 import jinja2
 
 from ..fsutil import atomic_write
+from ..inert import html_text
 from ..lifecycle import ACTIVE
 from ..register import Register
 
@@ -35,6 +36,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("rca_kit.report", "templates"),
         autoescape=True,  # titles, owners, rationales and alert-derived services are untrusted
         undefined=jinja2.StrictUndefined,
+        finalize=html_text,  # printed without control or bidi characters
     )
     env.filters["score"] = _score
     env.filters["status"] = lambda status: STATUS_LABELS.get(status, status)

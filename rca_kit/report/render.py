@@ -13,6 +13,7 @@ import jinja2
 from markupsafe import Markup
 
 from ..fsutil import atomic_write
+from ..inert import html_text, inert_figure
 from ..models import HypothesisSpec, Outcome
 from ..outcome import MIMETYPE
 from ..register import Register, history
@@ -27,6 +28,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("rca_kit.report", "templates"),
         autoescape=True,  # every value is untrusted text unless marked otherwise
         undefined=jinja2.StrictUndefined,
+        finalize=html_text,  # and printed without control or bidi characters
     )
     env.filters["num"] = _number
     return env
@@ -67,7 +69,10 @@ def _figure(notebook: str | None) -> dict[str, Any] | None:
         for output in cell.get("outputs", []):
             payload = output.get("data", {}).get(MIMETYPE)
             if isinstance(payload, dict) and isinstance(payload.get("figure"), dict):
-                return dict(payload["figure"])
+                # the one place figures enter a report: every text in them (titles, axis
+                # titles, trace names, annotations, hover texts) is shown literally, so
+                # plotly's HTML subset (links, styles, line breaks) in a label stays inert
+                return inert_figure(payload["figure"])
     return None
 
 

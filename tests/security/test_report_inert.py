@@ -1,0 +1,143 @@
+"""A hostile service label in the HTML review, as a reader sees it in Debian's Chromium.
+
+plotly renders a subset of HTML (links, styles, line breaks) in titles, axis titles, legend
+names, annotations and hover text: in a review every such text must read literally.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Dialog, Page, sync_playwright
+
+from rca_kit.outcome import MIMETYPE
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+Rca = Callable[..., subprocess.CompletedProcess[str]]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HOSTILE = '<a href="https://evil.example">x</a><img src=x onerror=alert(1)>'
+# what the page holds: links anywhere (an SVG link has xlink:href), images, and the texts
+# plotly drew (titles, axis titles, ticks, legend, annotations, hover labels)
+INSPECT = """() => {
+  const links = [...document.querySelectorAll('*')].filter(e => e.localName === 'a'
+      && [...e.attributes].some(a => /href$/.test(a.name) && a.value.includes('evil.example')));
+  const texts = sel => [...document.querySelectorAll(sel)].map(e => e.textContent);
+  return {
+    evil_links: links.length,
+    plot_links: document.querySelectorAll('.figure .main-svg a').length,
+    images: document.querySelectorAll('img').length,
+    titles: texts('.figure .gtitle'),
+    axis_titles: texts('.figure .xtitle, .figure .ytitle'),
+    ticks: texts('.figure .xtick text'),
+    legend: texts('.figure .legendtext'),
+    annotations: texts('.figure .annotation-text'),
+    hover: texts('.figure .hoverlayer text'),
+    body: document.body.innerText,
+  };
+}"""
+
+
+def hostile_figure() -> dict[str, Any]:
+    """The label in every text plotly renders, with a category axis and a hover template."""
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": [HOSTILE, "other"],
+                "y": [3, 1],
+                "name": HOSTILE,
+                "hovertemplate": f"{HOSTILE} %{{y}}<extra></extra>",
+                "showlegend": True,
+            }
+        ],
+        "layout": {
+            "title": {"text": HOSTILE},
+            "xaxis": {"title": {"text": HOSTILE}, "type": "category"},
+            "yaxis": {"title": {"text": HOSTILE}},
+            "annotations": [{"text": HOSTILE, "x": "other", "y": 2, "showarrow": False}],
+            "legend": {"title": {"text": HOSTILE}},
+            "hovermode": "closest",
+            "meta": "hostile-figure",
+        },
+    }
+
+
+def replace_figure(notebook: Path, figure: dict[str, Any]) -> None:
+    document = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in document["cells"]:
+        for output in cell.get("outputs", []):
+            if MIMETYPE in output.get("data", {}):
+                output["data"][MIMETYPE]["figure"] = figure
+    notebook.write_text(json.dumps(document), encoding="utf-8")
+
+
+def inspect(page: Page, report: Path, *, hover: bool = False) -> dict[str, Any]:
+    page.goto(report.as_uri())
+    page.wait_for_selector(".figure .plotly .main-svg", timeout=20_000)
+    if hover:  # draw the hover label of the hostile figure's first bar
+        page.evaluate(
+            "() => Plotly.Fx.hover([...document.querySelectorAll('.js-plotly-plot')]"
+            ".find(gd => gd.layout.meta === 'hostile-figure'), [{curveNumber: 0, pointNumber: 0}])"
+        )
+        page.wait_for_selector(".figure .hoverlayer text", timeout=10_000)
+    found: dict[str, Any] = page.evaluate(INSPECT)
+    return found
+
+
+def test_a_hostile_service_label_reads_literally_in_the_review(
+    rca: Rca, workspace_dir: Path
+) -> None:
+    payload = json.loads((workspace_dir / "examples/alerts/consumer-lag.json").read_text())
+    for labels in (payload["commonLabels"], payload["alerts"][0]["labels"]):
+        labels["service"] = HOSTILE
+    payload["alerts"][0]["annotations"]["summary"] = f"lag on {HOSTILE}"
+    (workspace_dir / "hostile.json").write_text(json.dumps(payload))
+    result = json.loads(rca("investigate", "hostile.json", "--json", check=True).stdout)
+    report = Path(result["report"])
+
+    dialogs: list[str] = []
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page()
+
+        def dialog(shown: Dialog) -> None:  # alert(), confirm() … would block: note, dismiss
+            dialogs.append(shown.message)
+            shown.dismiss()
+
+        page.on("dialog", dialog)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda req: requests.append(req.url))
+        as_run = inspect(page, report)
+        # a figure holding the label in every text plotly renders, re-rendered by the CLI
+        replace_figure(Path(result["hypotheses"][0]["notebook"]), hostile_figure())
+        rca("report", result["investigation_id"], check=True)
+        everywhere = inspect(page, report, hover=True)
+        browser.close()
+
+    assert dialogs == []
+    assert errors == []
+    assert all(url.startswith("file://") for url in requests), requests
+    for found in (as_run, everywhere):
+        assert found["evil_links"] == 0
+        assert found["plot_links"] == 0
+        assert found["images"] == 0
+        assert HOSTILE in found["body"]  # the page's own text: escaped by jinja2
+    # the notebooks title their plots with the service: the title shows it as text
+    assert sum(HOSTILE in title for title in as_run["titles"]) >= 3, as_run["titles"]
+    for part in ("titles", "axis_titles", "ticks", "legend", "annotations", "hover"):
+        assert any(HOSTILE in text for text in everywhere[part]), (part, everywhere[part])
