@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -327,12 +326,9 @@ def _describe(error: dict[str, Any]) -> str:
 
 def load_settings(path: Path) -> RcaToml:
     """Read and validate one rca.toml; any problem is a one-line ConfigError."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from None
+    from .safeload import load_toml, one_line
+
+    data = load_toml(path, ConfigError)  # at most 1 MiB of UTF-8; a key given twice is named
     try:
         return RcaToml.model_validate(data)
     except ValidationError as exc:
@@ -341,7 +337,8 @@ def load_settings(path: Path) -> RcaToml:
         first = errors[0]
         more = len(errors) - 1
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise ConfigError(_describe(dict(first)) + suffix, where=str(path)) from None
+        message = one_line(_describe(dict(first)), 500) + suffix
+        raise ConfigError(message, where=str(path)) from None
 
 
 def find_workspace(explicit: Path | str | None = None, *, cwd: Path | None = None) -> Workspace:

@@ -9,11 +9,11 @@ import string
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .exceptions import SpecError
 from .models import HypothesisSpec, TaskTemplate, VerificationCheck
+from .safeload import load_yaml, one_line, parameters_cell
 
 FIXED_PARAMETERS = (
     "alert_id",
@@ -101,7 +101,7 @@ class _Spec(_Strict):
             for label, pattern in group.items():
                 try:
                     re.compile(pattern)
-                except re.error as exc:
+                except (re.error, RecursionError, OverflowError) as exc:
                     msg = f"label {label!r}: invalid regular expression: {exc}"
                     raise ValueError(msg) from None
         return value
@@ -116,31 +116,26 @@ class _Spec(_Strict):
             if not name.isidentifier():
                 msg = f"{name!r} is not a valid parameter name"
                 raise ValueError(msg)
-            json.dumps(item)
+            try:
+                json.dumps(item)
+            except (TypeError, ValueError):  # a date, a !!set, a !!binary
+                msg = f"{name!r}: values must be strings, numbers, booleans, lists or mappings"
+                raise ValueError(msg) from None
         return value
 
 
 def template_parameters(path: Path) -> list[str]:
-    """Names assigned in the notebook's cell tagged `parameters`."""
-    try:
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot read notebook: {exc}", where=str(path)) from None
-    for cell in notebook.get("cells", []):
-        tags = cell.get("metadata", {}).get("tags", [])
-        if cell.get("cell_type") == "code" and "parameters" in tags:
-            source = cell["source"]
-            tree = ast.parse("".join(source) if isinstance(source, list) else source)
-            names = []
-            for node in tree.body:
-                targets = (
-                    node.targets
-                    if isinstance(node, ast.Assign)
-                    else ([node.target] if isinstance(node, ast.AnnAssign) else [])
-                )
-                names += [t.id for t in targets if isinstance(t, ast.Name)]
-            return names
-    raise SpecError("has no cell tagged 'parameters'", where=str(path))
+    """Names assigned in the notebook's cell tagged `parameters` (SpecError: one line naming
+    the template when it is unreadable, not a notebook, or that cell is missing or not Python)."""
+    names = []
+    for node in parameters_cell(path).body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else ([node.target] if isinstance(node, ast.AnnAssign) else [])
+        )
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -150,26 +145,19 @@ def _first_error(exc: ValidationError) -> str:
         return f"{field}: unknown field"
     if error["type"] == "missing":
         return f"{field}: is required"
-    return f"{field}: {error['msg']}"
+    return f"{field}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
 def parse_spec(path: Path) -> HypothesisSpec:
-    """Load one YAML spec (safe_load only) and validate it; SpecError names file and field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SpecError(f"not valid YAML{at}: {first_line}", where=str(path)) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    """Load one YAML spec (SpecLoader: safe, size-limited, no duplicate keys) and validate it;
+    SpecError names the file and the line or field."""
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise SpecError("must be a YAML mapping of fields", where=str(path))
     try:
         spec = _Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_first_error(exc), where=str(path)) from None
+        raise SpecError(one_line(_first_error(exc)), where=one_line(str(path))) from None
     return HypothesisSpec(
         id=spec.id,
         title=spec.title,
@@ -251,7 +239,7 @@ def lint(
                 problems.append(
                     f"{spec.path}: explains: {other!r} is not another hypothesis in the library"
                 )
-    return specs, problems
+    return specs, [one_line(problem) for problem in problems]
 
 
 def load_library(
