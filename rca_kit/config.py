@@ -45,6 +45,8 @@ class WorkspaceSection(_Strict):
 class AlertsSection(_Strict):
     # tried in order; job and instance name scrape targets, not services
     service_labels: list[str] = Field(default_factory=lambda: ["service", "app"])
+    # alerts one payload may carry; more is refused whole (400 and a dead letter, or exit 2)
+    max_per_payload: int = Field(default=100, ge=1, le=1000)
 
 
 class EvidenceSection(_Strict):

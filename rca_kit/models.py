@@ -27,6 +27,9 @@ class Alert:
     raw: dict[str, Any]
     id: str | None = None  # generated when stored
     links: dict[str, str] = field(default_factory=dict)  # http(s) only: {"runbook": url, …}
+    # one-line notes on the payload for the audit and the sender (a fingerprint that is not
+    # the one its labels give); never part of the alert's identity or its stored row
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

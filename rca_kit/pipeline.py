@@ -13,6 +13,7 @@ from .config import Workspace, parse_duration
 from .evidence.load import load_evidence
 from .evidence.snapshot import freeze
 from .exceptions import InputError, RcaKitError
+from .intake.times import alert_window, earlier
 from .library import load_library
 from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot, Window
 from .outcome import harvest
@@ -81,8 +82,9 @@ def ingest_file(
     except OSError as exc:
         raise InputError(f"cannot read alert file: {exc.strerror}", where=str(path)) from None
     try:
+        cfg = workspace.settings.alerts
         alerts = intake.parse_alerts(
-            raw, fmt=fmt, service_labels=workspace.settings.alerts.service_labels
+            raw, fmt=fmt, service_labels=cfg.service_labels, max_alerts=cfg.max_per_payload
         )
     except RcaKitError as exc:
         register.dead_letter(raw, source=f"file:{path}", error=exc.message)
@@ -109,11 +111,10 @@ def learned_priors(
 
 
 def evidence_window(workspace: Workspace, alert: Alert, now: datetime) -> Window:
-    """[startsAt - before, (endsAt or now) + after], never past now."""
+    """[startsAt - before, (endsAt or now) + after], never past now (nor overflowing)."""
     settings = workspace.settings.evidence
-    end = min((alert.ends_at or now) + parse_duration(settings.after), now)
-    start = alert.starts_at - parse_duration(settings.before)
-    return Window(start=start, end=max(end, start))
+    before, after = parse_duration(settings.before), parse_duration(settings.after)
+    return alert_window(alert, before, after, now)
 
 
 def job_parameters(
@@ -156,7 +157,7 @@ def freeze_evidence(
         workspace,
         dest,
         window=window,
-        lookback_start=window.start - lookback,
+        lookback_start=earlier(window.start, lookback, "[evidence] baseline or a lookback"),
         context=_context(workspace, alert, investigation_id),
     )
 

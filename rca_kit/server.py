@@ -154,8 +154,12 @@ class Receiver:
             )
             return _error(413, message)
         try:
+            settings = self.workspace.settings.alerts
             alerts = intake.parse_alerts(
-                raw, fmt=fmt, service_labels=self.workspace.settings.alerts.service_labels
+                raw,
+                fmt=fmt,
+                service_labels=settings.service_labels,
+                max_alerts=settings.max_per_payload,
             )
         except NotAnAlert as exc:  # an acknowledgement, a note: handled, nothing to keep
             return JSONResponse({"alerts": [], "ignored": exc.message}, status_code=202)
@@ -195,6 +199,10 @@ class Receiver:
                 item["warning"] = "no service label: stored, not investigated"
             elif alert.status == "firing":  # queued even when this instance only receives
                 item["queued"] = queued
+                if receipt.shared_with:  # the same alert of the service is investigated
+                    item["shared_with"] = receipt.shared_with
+            if alert.warnings:
+                item["warnings"] = list(alert.warnings)
             stored.append(item)
         if self.investigator is not None and any(item.get("queued") for item in stored):
             self.investigator.wake()
@@ -268,7 +276,10 @@ def _alert_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def _queue_json(row: dict[str, Any]) -> dict[str, Any]:
     keys = ("state", "attempts", "enqueued_at", "started_at", "finished_at", "error")
-    return {key: row.get(key) for key in keys} | {"investigation_id": row["investigation_id"]}
+    return {key: row.get(key) for key in keys} | {
+        "investigation_id": row["investigation_id"],
+        "shared_with": row.get("shared_with"),  # state merged: whose investigation it shares
+    }
 
 
 def _investigation_json(row: dict[str, Any]) -> dict[str, Any]:

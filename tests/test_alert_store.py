@@ -6,6 +6,7 @@ Every test runs on SQLite and on PostgreSQL (the `register` fixture in conftest.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,33 @@ def test_pagerduty_and_opsgenie_resolutions_close_their_alerts(register: Registe
     created = register.receive_alert(alert_of(fixture("opsgenie")))
     payload = fixture("opsgenie")
     payload["action"] = "Close"
-    assert register.receive_alert(alert_of(payload)) == (created.id, False, True)
+    assert register.receive_alert(alert_of(payload))[:3] == (created.id, False, True)
+
+
+def test_rows_stored_under_a_claimed_fingerprint_are_found_by_content(
+    register: Register,
+) -> None:
+    """Earlier releases stored rows under the payload's fingerprint (PagerDuty's under a
+    16-digit hash of its incident id): a repeat or resolved notice received since finds such a
+    row when its content is the alert's; a forged alert claiming that fingerprint does not."""
+    receipt = register.receive_alert(alert_of(fixture("alertmanager")))
+    incident = register.receive_alert(alert_of(fixture("pagerduty")))
+    incident_id = fixture("pagerduty")["event"]["data"]["id"]
+    old = {"alertname": "pagerduty-incident", "id": incident_id}
+    with register.engine.begin() as conn:  # as those releases stored them
+        claimed = fixture("alertmanager")["alerts"][0]["fingerprint"]
+        conn.execute(alerts.update().where(alerts.c.id == receipt.id).values(fingerprint=claimed))
+        legacy = hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
+        conn.execute(alerts.update().where(alerts.c.id == incident.id).values(fingerprint=legacy))
+    forged = resolved(fixture("alertmanager"))
+    forged["alerts"][0]["labels"]["instance"] = "attacker"
+    assert register.receive_alert(alert_of(forged)).created
+    assert register.receive_alert(alert_of(fixture("alertmanager")))[:2] == (receipt.id, False)
+    closed = register.receive_alert(alert_of(resolved(fixture("alertmanager"))))
+    assert closed[:3] == (receipt.id, False, True)
+    payload = fixture("pagerduty")
+    payload["event"].update(event_type="incident.resolved", occurred_at="2026-11-20T13:46:40Z")
+    assert register.receive_alert(alert_of(payload))[:3] == (incident.id, False, True)
 
 
 def test_links_are_stored_and_shown(register: Register) -> None:

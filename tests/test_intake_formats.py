@@ -15,6 +15,8 @@ import pytest
 
 from rca_kit.exceptions import AlertFormatError
 from rca_kit.intake import NotAnAlert, formats, parse_alerts
+from rca_kit.intake.common import fingerprint
+from rca_kit.intake.identity import alertmanager_fingerprint
 from rca_kit.models import Alert
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alerts"
@@ -56,7 +58,9 @@ def test_grafana_webhook() -> None:
     [alert] = parse(fixture("grafana"))
     assert alert.name == "High memory usage"
     assert alert.service == "orders-api"  # from `app`
-    assert alert.fingerprint == "c6eadffa33fcdf37"
+    assert alert.fingerprint == fingerprint(alert.name, alert.labels)  # never the payload's
+    assert alert.raw["fingerprint"] == "c6eadffa33fcdf37"  # kept, not checkable: Grafana
+    assert alert.warnings == ()  # hashes private labels it does not send
     assert alert.starts_at == datetime(2026, 11, 20, 13, 51, 3, 157076, tzinfo=UTC)
     assert set(alert.links) == {"runbook", "generator", "dashboard", "panel", "silence"}
     assert alert.annotations["valueString"].startswith("[ var='B'")
@@ -87,7 +91,13 @@ def test_alertmanager_api_array() -> None:
     first, second = parse(fixture("alertmanager-api"))
     assert (first.name, first.status, first.ends_at) == ("RowCountDrop", "firing", None)
     assert first.service == "orders-warehouse"
-    assert first.fingerprint == "0e5a3f1c2b7d9a41"
+    assert first.fingerprint == fingerprint(first.name, first.labels)  # never the payload's
+    assert first.raw["fingerprint"] == "0e5a3f1c2b7d9a41"
+    assert first.warnings == (
+        "[0].fingerprint '0e5a3f1c2b7d9a41' is not the one Alertmanager computes from the "
+        f"labels ({alertmanager_fingerprint(first.labels)}); rca-kit identifies the alert by "
+        "its labels",
+    )
     assert second.status == "firing"  # suppressed by a silence, still firing
     assert second.service is None  # only job/instance: not services by default
     assert parse(fixture("alertmanager-api"), labels=("service", "job"))[1].service == "node"

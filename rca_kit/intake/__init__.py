@@ -30,10 +30,19 @@ Adapter = Callable[[Any, Sequence[str]], list[Alert]]
 Detector = Callable[[Any], bool]
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
+MAX_PER_PAYLOAD = 100  # the default of [alerts] max_per_payload
 MAX_DEPTH = 64  # nesting of arrays and objects in a payload
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
-__all__ = ["MAX_PAYLOAD_BYTES", "FormatRegistry", "NotAnAlert", "decode", "formats", "parse_alerts"]
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "MAX_PER_PAYLOAD",
+    "FormatRegistry",
+    "NotAnAlert",
+    "decode",
+    "formats",
+    "parse_alerts",
+]
 
 
 class FormatRegistry:
@@ -121,18 +130,37 @@ def _depth(value: Any) -> int:
 
 
 def parse_alerts(
-    raw: bytes | str, *, fmt: str | None = None, service_labels: Sequence[str] = ("service",)
+    raw: bytes | str,
+    *,
+    fmt: str | None = None,
+    service_labels: Sequence[str] = ("service",),
+    max_alerts: int = MAX_PER_PAYLOAD,
 ) -> list[Alert]:
-    """Parse one payload (format auto-detected unless given) into normalized alerts."""
+    """Parse one payload (format auto-detected unless given) into normalized alerts; one
+    carrying more than `max_alerts` ([alerts] max_per_payload) is refused whole, before any
+    of its alerts is read."""
     if fmt is not None:
         formats.get(fmt)  # an unknown format is named before the payload is read
     payload = decode(raw)
+    count = _count(payload)
+    if count > max_alerts:
+        raise AlertFormatError(
+            f"payload carries {count} alerts; the limit is {max_alerts} ([alerts] max_per_payload)"
+        )
     name = fmt or formats.detect(payload)
     _, parse = formats.get(name)
     alerts = parse(payload, service_labels)
     if not alerts:
         raise AlertFormatError(f"{name} payload contains no alerts")
     return [_storable(alert) for alert in alerts]
+
+
+def _count(payload: dict[str, Any] | list[Any]) -> int:
+    """How many alerts a payload carries: an array's items, a webhook's `alerts`, else one."""
+    if isinstance(payload, list):
+        return len(payload)
+    items = payload.get("alerts")
+    return len(items) if isinstance(items, list) else 1
 
 
 def _storable(alert: Alert) -> Alert:

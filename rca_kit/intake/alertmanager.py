@@ -20,6 +20,7 @@ from .common import (
     show,
     string_map,
 )
+from .identity import alertmanager_fingerprint
 
 
 def detect(payload: Any) -> bool:
@@ -90,7 +91,8 @@ def parse_item(
     extra_annotations: tuple[str, ...] = (),
     outer_links: Iterable[tuple[str, Any]] = (),
 ) -> Alert:
-    """One Alertmanager-shaped alert (labels, annotations, startsAt, endsAt, fingerprint).
+    """One Alertmanager-shaped alert (labels, annotations, startsAt, endsAt; its identity is
+    computed from name and labels, the payload's fingerprint only checked: identity.py).
 
     `status` overrides the item's own; `open_ended` ignores endsAt (the API's is a projected
     expiry, not an end).
@@ -112,12 +114,11 @@ def parse_item(
         **(common_annotations or {}),
         **string_map(item.get("annotations"), where + "annotations"),
     }
-    fp = item.get("fingerprint")
     return make_alert(
         where=where,
         name=name,
         status=state,
-        fingerprint=fp if isinstance(fp, str) and 0 < len(fp) <= 64 else fingerprint(name, labels),
+        fingerprint=fingerprint(name, labels),  # the payload's own stays in raw, unused
         starts_at=starts,
         ends_at=ends,
         labels=labels,
@@ -133,6 +134,24 @@ def parse_item(
                 *outer_links,
             ]
         ),
+        warnings=_fingerprint_check(item, labels, where, source_format),
+    )
+
+
+def _fingerprint_check(
+    item: dict[str, Any], labels: dict[str, str], where: str, source_format: str
+) -> tuple[str, ...]:
+    """A note when the payload's fingerprint is not the one Alertmanager computes from these
+    labels (forged, or altered on the way). Grafana's hashes labels it does not send."""
+    given = item.get("fingerprint")
+    if source_format == "grafana" or given in (None, ""):
+        return ()
+    expected = alertmanager_fingerprint(labels)
+    if given == expected:
+        return ()
+    return (
+        f"{where}fingerprint {show(given, 40)} is not the one Alertmanager computes from the "
+        f"labels ({expected}); rca-kit identifies the alert by its labels",
     )
 
 

@@ -1,12 +1,12 @@
-"""Normalization shared by alert adapters: times, label maps, fingerprints, services, errors.
+"""Normalization shared by alert adapters: times, label maps, identities, services, errors.
 
 Every error an adapter raises is one line naming the field's path in the payload
 (`alerts[0].startsAt is required`); values from the payload appear only as bounded reprs.
+Alert times are bounded (times.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -15,12 +15,14 @@ from typing import Any, Literal, cast
 
 from ..exceptions import AlertFormatError
 from ..models import Alert
+from .identity import alert_identity
+from .times import bounded_times
 
 MAX_LABELS = 200
 MAX_VALUE_CHARS = 4096
 MAX_KEY_CHARS = 256
 MAX_NAME_CHARS = 256
-MAX_ALERTS = 1000  # alerts in one payload
+MAX_ALERTS = 1000  # alerts in one payload, whatever [alerts] max_per_payload says
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 _DIGITS = re.compile(r"^\s*\d{1,20}(\.\d+)?\s*$")
 
@@ -150,9 +152,9 @@ def string_map(value: Any, field: str) -> dict[str, str]:
 
 
 def fingerprint(name: str, labels: Mapping[str, str]) -> str:
-    """A stable id of the alert's identity: its name and sorted labels."""
-    canonical = json.dumps({"alertname": name, **labels}, sort_keys=True, ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    """The alert's identity, computed from its name and sorted labels as they are stored
+    (identity.py)."""
+    return alert_identity(clean(name), {clean(k): clean(v) for k, v in labels.items()})
 
 
 def pick_service(labels: Mapping[str, str], service_labels: Sequence[str]) -> str | None:
@@ -190,6 +192,7 @@ def make_alert(
     severity: str | None = None,
     start_field: str = "startsAt",
     end_field: str = "endsAt",
+    warnings: tuple[str, ...] = (),
 ) -> Alert:
     """The normalized alert, after the checks every format shares (`where`: path prefix)."""
     if status not in ("firing", "resolved"):
@@ -200,6 +203,7 @@ def make_alert(
         )
     if ends_at is not None and ends_at < starts_at:
         raise AlertFormatError(f"{where}{end_field} is before {start_field}")
+    ends_at = bounded_times(starts_at, ends_at, status, (where + start_field, where + end_field))
     chosen = service or pick_service(labels, service_labels)
     level = severity or labels.get("severity")
     return Alert(
@@ -215,4 +219,5 @@ def make_alert(
         source_format=source_format,
         raw=raw,
         links=links or {},
+        warnings=warnings,
     )

@@ -27,7 +27,6 @@ from .common import (
     MAX_LABELS,
     MAX_VALUE_CHARS,
     NotAnAlert,
-    fingerprint,
     kind,
     make_alert,
     obj,
@@ -38,6 +37,7 @@ from .common import (
     string_map,
     text,
 )
+from .identity import source_identity
 
 ACTIONS = {"Create": "firing", "Close": "resolved"}
 SEVERITIES = {"P1": "critical", "P2": "high", "P3": "medium", "P4": "low", "P5": "info"}
@@ -79,7 +79,7 @@ def parse(payload: Any, service_labels: Sequence[str]) -> list[Alert]:
             where="alert.",
             name=labels.get("alertname") or message,
             status=status,
-            fingerprint=fingerprint("opsgenie-alert", {"id": alert_id}),
+            fingerprint=source_identity("opsgenie", alert_id),
             starts_at=created,
             ends_at=ends,
             labels=labels,

@@ -17,7 +17,6 @@ from ..models import Alert
 from . import links
 from .common import (
     NotAnAlert,
-    fingerprint,
     make_alert,
     obj,
     optional_text,
@@ -26,6 +25,7 @@ from .common import (
     show,
     text,
 )
+from .identity import source_identity
 
 EVENTS = {"incident.triggered": "firing", "incident.resolved": "resolved"}
 
@@ -80,7 +80,7 @@ def parse(payload: Any, service_labels: Sequence[str]) -> list[Alert]:
             where="",
             name=title,
             status=status,
-            fingerprint=fingerprint("pagerduty-incident", {"id": incident}),
+            fingerprint=source_identity("pagerduty", incident),
             starts_at=created,
             ends_at=ends,
             labels=labels,

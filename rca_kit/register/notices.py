@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from ..exceptions import NotFoundError
+from ..intake.identity import BY_ID, earlier_keys
 from ..intake.links import safe_url
 from ..models import Alert
 from . import audit
@@ -35,11 +36,13 @@ LIST_COLUMNS = (
 
 class Receipt(NamedTuple):
     """What storing one alert did: its id, whether a row was created, whether it resolved a
-    stored firing alert (then nothing new is to be investigated)."""
+    stored firing alert (then nothing new is to be investigated), and the alert whose
+    investigation it shares instead of having its own (queue.enqueue)."""
 
     id: str
     created: bool
     resolved: bool = False
+    shared_with: str | None = None
 
 
 def iso(value: datetime | None) -> str | None:
@@ -49,7 +52,8 @@ def iso(value: datetime | None) -> str | None:
 def store(conn: sa.Connection, alert: Alert) -> Receipt:
     """Store an alert unless its occurrence (fingerprint, startsAt) is stored, whatever its
     status: a repeat returns the stored row; a resolved notice of a stored firing alert
-    resolves that row (ends_at, resolved_at, audited as `alert.resolved`)."""
+    resolves that row (ends_at, resolved_at, audited as `alert.resolved`). The fingerprint
+    is rca-kit's identity of the alert (intake/identity.py), never the payload's."""
     starts = iso(alert.starts_at)
     found = {
         row.status: str(row.id)
@@ -58,7 +62,7 @@ def store(conn: sa.Connection, alert: Alert) -> Receipt:
             .where(alerts.c.fingerprint == alert.fingerprint, alerts.c.starts_at == starts)
             .order_by(alerts.c.received_at, alerts.c.id)
         )
-    }
+    } or _stored_earlier(conn, alert, starts)
     if alert.status == "resolved" and "resolved" not in found and "firing" in found:
         return _resolve(conn, found["firing"], alert)
     if found:
@@ -92,9 +96,35 @@ def store(conn: sa.Connection, alert: Alert) -> Receipt:
             "fingerprint": alert.fingerprint,
             "status": alert.status,
             "format": alert.source_format,
+            **({"warnings": list(alert.warnings)} if alert.warnings else {}),
         },
     )
     return Receipt(alert_id, True)
+
+
+def _stored_earlier(conn: sa.Connection, alert: Alert, starts: str | None) -> dict[str, str]:
+    """The occurrence as a release that trusted payload fingerprints stored it: found by the
+    keys it may carry, and the same alert only if its content is this one's (the sender's id
+    for PagerDuty and Opsgenie, else name and labels), so a claimed value never matches."""
+    keys = earlier_keys(alert.source_format, alert.name, alert.labels, alert.raw)
+    keys.discard(alert.fingerprint)
+    if not keys:
+        return {}
+    rows = conn.execute(
+        sa.select(alerts.c.id, alerts.c.status, alerts.c.name, alerts.c.labels)
+        .where(
+            alerts.c.fingerprint.in_(sorted(keys)),
+            alerts.c.starts_at == starts,
+            alerts.c.source_format == alert.source_format,
+        )
+        .order_by(alerts.c.received_at, alerts.c.id)
+    )
+    by_id = alert.source_format in BY_ID
+    return {
+        row.status: str(row.id)
+        for row in rows
+        if by_id or (row.name == alert.name and row.labels == alert.labels)
+    }
 
 
 def _resolve(conn: sa.Connection, alert_id: str, notice: Alert) -> Receipt:

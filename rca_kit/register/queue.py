@@ -3,6 +3,12 @@ resumes pending work and a worker that died mid-investigation is noticed and ret
 
 One entry per alert occurrence (a unique alert id), so a repeated notification, a retry or a
 second Alertmanager of an HA pair starts nothing new. Every move is audited.
+
+Identical alerts share an investigation: a firing alert whose name and service are those of
+an alert queued, being investigated or investigated, that started within the evidence window
+(`[evidence] before`) of it either way, gets an entry `merged` into that one (`shared_with`:
+its alert id; `investigation_id` once that alert's investigation is known) instead of its own
+investigation, so a storm of one alert, or ten thousand copies of it, costs one.
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ import sqlalchemy as sa
 
 from . import audit
 from .ids import now_iso
-from .schema import investigations, queue
+from .schema import alerts, investigations, queue
 
 if TYPE_CHECKING:
     from .store import Store
 
-STATES = ("pending", "running", "done", "failed")
+STATES = ("pending", "running", "done", "failed", "merged")
 MAX_ATTEMPTS = 2  # the first run and one retry after a crash
 
 
@@ -43,33 +49,99 @@ def _owned(entry: Entry) -> Any:
     )
 
 
-def ensure_queued(store: Store, alert_id: str) -> bool:
-    """Queue an investigation of the alert unless one is queued or exists; True if queued."""
+def ensure_queued(store: Store, alert_id: str, *, share_within: timedelta | None = None) -> bool:
+    """Queue an investigation of the alert unless one is queued or exists, or it shares one
+    (see the module docstring); True if queued."""
     with store.transaction() as conn:
-        return enqueue(conn, alert_id, actor=store.actor)
+        return enqueue(conn, alert_id, actor=store.actor, share_within=share_within)[0]
 
 
-def enqueue(conn: sa.Connection, alert_id: str, *, actor: str) -> bool:
-    """`ensure_queued` inside the caller's write transaction."""
-    queued = conn.execute(sa.select(queue.c.id).where(queue.c.alert_id == alert_id)).first()
+def enqueue(
+    conn: sa.Connection, alert_id: str, *, actor: str, share_within: timedelta | None = None
+) -> tuple[bool, str | None]:
+    """`ensure_queued` inside the caller's write transaction: (queued, the alert whose
+    investigation this one shares, if any)."""
+    own = conn.execute(
+        sa.select(queue.c.id, queue.c.shared_with).where(queue.c.alert_id == alert_id)
+    ).first()
+    if own is not None:
+        return False, own.shared_with
     investigated = conn.execute(
         sa.select(investigations.c.id).where(investigations.c.alert_id == alert_id).limit(1)
     ).first()
-    if queued or investigated:
-        return False
+    if investigated:
+        return False, None
+    shared = _shared(conn, alert_id, share_within) if share_within is not None else None
+    now = now_iso()
     result = conn.execute(
-        queue.insert().values(alert_id=alert_id, state="pending", enqueued_at=now_iso())
+        queue.insert().values(
+            alert_id=alert_id,
+            state="merged" if shared else "pending",
+            enqueued_at=now,
+            finished_at=now if shared else None,
+            shared_with=shared[0] if shared else None,
+            investigation_id=shared[1] if shared else None,
+        )
     )
     key = result.inserted_primary_key
+    details: dict[str, Any] = {"queue_id": int(key[0]) if key else None}
+    if shared:
+        details.update(shared_with=shared[0], investigation_id=shared[1])
     audit.append(
         conn,
-        action="queue.enqueued",
+        action="queue.merged" if shared else "queue.enqueued",
         entity="alert",
         entity_id=alert_id,
         actor=actor,
-        details={"queue_id": int(key[0]) if key else None},
+        details=details,
     )
-    return True
+    return (False, shared[0]) if shared else (True, None)
+
+
+def _shared(conn: sa.Connection, alert_id: str, within: timedelta) -> tuple[str, str | None] | None:
+    """(alert id, investigation id or None while queued) of the investigation of the same
+    alert of the same service that started within `within` of this one; None: there is none.
+    Merged entries are not investigations: each share leads to one that runs (or ran)."""
+    row = conn.execute(
+        sa.select(alerts.c.name, alerts.c.service, alerts.c.starts_at).where(
+            alerts.c.id == alert_id
+        )
+    ).first()
+    if row is None or not row.service:
+        return None
+    try:
+        start = datetime.fromisoformat(row.starts_at)
+        low, high = (start - within).isoformat(), (start + within).isoformat()
+    except (OverflowError, ValueError):  # a row stored before intake bounded times
+        return None
+    same = sa.and_(
+        alerts.c.name == row.name,
+        alerts.c.service == row.service,
+        alerts.c.starts_at >= low,
+        alerts.c.starts_at <= high,
+        alerts.c.id != alert_id,
+    )
+    waiting = conn.execute(
+        sa.select(queue.c.alert_id)
+        .join(alerts, alerts.c.id == queue.c.alert_id)
+        .where(same, queue.c.state.in_(("pending", "running")))
+        .order_by(queue.c.id)
+        .limit(1)
+    ).first()
+    if waiting is not None:
+        return str(waiting.alert_id), None
+    investigated = conn.execute(
+        sa.select(investigations.c.alert_id, investigations.c.id)
+        .join(alerts, alerts.c.id == investigations.c.alert_id)
+        .where(
+            same,
+            investigations.c.kind == "incident",
+            investigations.c.status.not_in(("failed", "abandoned")),
+        )
+        .order_by(investigations.c.created_at.desc(), investigations.c.id)
+        .limit(1)
+    ).first()
+    return (str(investigated.alert_id), str(investigated.id)) if investigated else None
 
 
 def claim(store: Store, worker: str) -> Entry | None:
@@ -132,6 +204,12 @@ def finish(
         )
         if updated.rowcount != 1:
             return "lost"
+        if investigation_id and state != "pending":  # alerts sharing it now know which
+            conn.execute(
+                queue.update()
+                .where(queue.c.shared_with == entry.alert_id, queue.c.state == "merged")
+                .values(investigation_id=investigation_id)
+            )
         audit.append(
             conn,
             action=f"queue.{'retried' if state == 'pending' else state}",

@@ -32,6 +32,8 @@ alerts = sa.Table(
     sa.Column("resolved_at", _ts),  # when the resolved notice for this firing alert arrived
     sa.Column("links", sa.JSON),  # http(s) links the alert carries: {"runbook": url, ...}
     sa.UniqueConstraint("fingerprint", "starts_at", "status", name="uq_alert_occurrence"),
+    # the same alert of a service nearby in time shares one investigation (queue.py)
+    sa.Index("ix_alerts_name_service_start", "name", "service", "starts_at"),
 )
 
 dead_letters = sa.Table(
@@ -175,13 +177,14 @@ incident_reviews = sa.Table(
 )
 
 # Investigations waiting for, or taken by, a worker of `rca serve` (state in the database, so a
-# restart resumes pending work; one entry per alert occurrence, so repeats start nothing).
+# restart resumes pending work; one entry per alert occurrence, so repeats start nothing; an
+# entry `merged` shares the investigation of the alert `shared_with`).
 queue = sa.Table(
     "queue",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("alert_id", sa.String(40), sa.ForeignKey("alerts.id"), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # pending|running|done|failed
+    sa.Column("state", sa.String(16), nullable=False),  # pending|running|done|failed|merged
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("enqueued_at", _ts, nullable=False),
     sa.Column("started_at", _ts),
@@ -189,6 +192,7 @@ queue = sa.Table(
     sa.Column("worker", sa.Text),
     sa.Column("investigation_id", sa.String(40)),
     sa.Column("error", sa.Text),
+    sa.Column("shared_with", sa.String(40)),  # the alert whose investigation a merged one shares
     sa.UniqueConstraint("alert_id", name="uq_queue_alert"),
     sa.Index("ix_queue_state", "state", "id"),
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..config import RcaToml
+from ..config import RcaToml, parse_duration
 from ..exceptions import NotFoundError
 from ..models import Alert, Outcome
 from . import audit, notices, queue, tasks
@@ -90,21 +90,28 @@ class Store:
 
     def receive_and_queue(self, alert: Alert) -> tuple[notices.Receipt, bool]:
         """`receive_alert`, and in the same transaction queue an investigation of a firing
-        alert that names a service (unless queued or investigated already): (receipt, queued)."""
+        alert that names a service (unless queued or investigated already, or it shares the
+        investigation of the same alert nearby in time: `receipt.shared_with`, queue.py):
+        (receipt, queued)."""
         return self.receive_batch([[alert]])[0][0]
 
     def receive_batch(
         self, groups: Sequence[Sequence[Alert]]
     ) -> list[list[tuple[notices.Receipt, bool]]]:
         """`receive_and_queue` for the alerts of several payloads in one transaction."""
+        within = parse_duration(self.settings.evidence.before)
         with self.transaction() as conn:
             results = []
             for group in groups:
                 stored = []
                 for alert in group:
                     receipt = notices.store(conn, alert)
-                    wanted = alert.status == "firing" and bool(alert.service)
-                    queued = wanted and queue.enqueue(conn, receipt.id, actor=self.actor)
+                    queued = False
+                    if alert.status == "firing" and alert.service:
+                        queued, shared = queue.enqueue(
+                            conn, receipt.id, actor=self.actor, share_within=within
+                        )
+                        receipt = receipt._replace(shared_with=shared)
                     stored.append((receipt, queued))
                 results.append(stored)
             return results
