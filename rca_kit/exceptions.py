@@ -84,6 +84,10 @@ class ConflictError(RcaKitError):
         self.expected = expected
 
 
+class BusyError(RcaKitError):
+    """Another process is working on it right now (an investigation being run): exit 1."""
+
+
 class OutcomeError(RcaKitError):
     """A recorded outcome does not match the outcome schema."""
 

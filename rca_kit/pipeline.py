@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import intake, scoring, selection
+from . import intake, ownership, recovery, scoring, selection
 from .config import Workspace, parse_duration
 from .evidence.load import load_evidence
 from .evidence.snapshot import freeze
-from .exceptions import InputError, RcaKitError
+from .exceptions import BusyError, InputError, RcaKitError
 from .intake.times import alert_window, earlier
 from .library import load_library
 from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot, Window
@@ -37,6 +37,7 @@ class InvestigationResult:
     extra: dict[str, Any] = field(default_factory=dict)
     # rows per kind and each source's outcome (rca_kit.evidence.coverage.summary)
     evidence: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None  # why a `partial` investigation is not done
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -195,91 +196,182 @@ def investigate(
     """Snapshot, select, run, harvest, score, record and report one stored alert."""
     register = open_register(workspace)
     try:
+        recovery.mark_abandoned(register)
         alert = register.alert(alert_id)
-        if not alert.service:  # notebooks could test nothing: every one needs the service
-            tried = ", ".join(workspace.settings.alerts.service_labels) or "none"
-            raise InputError(
-                f"alert {alert_id} names no service (labels tried: {tried}); "
-                "set [alerts] service_labels or add a service label"
-            )
-        specs = load_library(
-            workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
-        )
-        priors = learned_priors(register, alert, specs)
-        chosen = selection.select(specs, alert, priors)
+        _require_service(workspace, alert)
         investigation_id, folder = register.create_investigation(
             alert_id, workspace.investigations_dir
         )
+        step = Step(workspace, register, alert, investigation_id, folder)
+        return step.carry_out(now or datetime.now(UTC), progress, on_start)
+    finally:
+        register.close()
+
+
+def resume(
+    workspace: Workspace,
+    investigation_id: str,
+    *,
+    progress: Callable[[RunResult], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> InvestigationResult:
+    """Finish an abandoned or failed investigation (one that stopped before recording its
+    verdicts) in its own folder, reusing the snapshot it had frozen, else freezing one now."""
+    register = open_register(workspace)
+    try:
+        recovery.mark_abandoned(register)
+        row = register.investigation(investigation_id)
+        if row["kind"] != "incident":
+            raise InputError(
+                f"{investigation_id} is a {row['kind']} investigation",
+                hint="run `rca verify` again",
+            )
+        if row["status"] not in ("abandoned", "failed"):
+            raise InputError(
+                f"investigation {investigation_id} is {row['status']}; only an abandoned or "
+                "failed investigation can be resumed",
+                hint=f"investigate its alert again: `rca investigate {row['alert_id']}`",
+            )
+        if register.runs(investigation_id):  # its verdicts are on record: they stay as they are
+            raise InputError(
+                f"investigation {investigation_id} recorded its verdicts before it stopped",
+                hint=f"investigate its alert again: `rca investigate {row['alert_id']}`",
+            )
+        alert = register.alert(row["alert_id"])
+        _require_service(workspace, alert)
+        step = Step(workspace, register, alert, investigation_id, Path(row["folder"]))
+        if not register.update_investigation(
+            investigation_id,
+            action="investigation.resumed",
+            only_if=row["status"],
+            status="running",
+            error=None,
+        ):
+            raise BusyError(f"investigation {investigation_id} changed meanwhile; try again")
+        return step.carry_out(datetime.now(UTC), progress, on_start, resuming=True)
+    finally:
+        register.close()
+
+
+def _require_service(workspace: Workspace, alert: Alert) -> None:
+    if not alert.service:  # notebooks could test nothing: every one needs the service
+        tried = ", ".join(workspace.settings.alerts.service_labels) or "none"
+        raise InputError(
+            f"alert {alert.id} names no service (labels tried: {tried}); "
+            "set [alerts] service_labels or add a service label"
+        )
+
+
+@dataclass
+class Step:
+    """One investigation being carried out in its folder (held by this process meanwhile)."""
+
+    workspace: Workspace
+    register: Register
+    alert: Alert
+    investigation_id: str
+    folder: Path
+
+    def carry_out(
+        self,
+        now: datetime,
+        progress: Callable[[RunResult], None] | None,
+        on_start: Callable[[int], None] | None,
+        *,
+        resuming: bool = False,
+    ) -> InvestigationResult:
+        claim = None
         try:
-            snapshot = freeze_evidence(
-                workspace,
-                alert,
-                chosen,
-                investigation_id,
-                folder / "snapshot",
-                now or datetime.now(UTC),
-            )
-            window = snapshot.window
-            evidence = load_evidence(snapshot.path)
-            suspects = rank_suspects(
-                evidence.metrics, evidence.window_start, evidence.data_end, evidence.onset
-            )
-            register.update_investigation(
-                investigation_id,
-                action="investigation.snapshot_frozen",
-                window_start=window.start.isoformat(timespec="seconds"),
-                window_end=window.end.isoformat(timespec="seconds"),
-                snapshot_sha256=snapshot.sha256,
-                suspects=suspects,
-            )
-            if on_start:
-                on_start(len(chosen))
-            jobs = _jobs(chosen, workspace, alert, investigation_id, folder, snapshot)
-            results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
-            outcomes = [harvest(result) for result in results]
-            run_ids = register.record_outcomes(
-                investigation_id,
-                outcomes,
-                {s.id: s.version for s in chosen},
-                {job.hypothesis_id: job.parameters for job in jobs},
-            )
-            by_id = {s.id: s for s in specs}
-            leading = selection.leading(outcomes, by_id, priors)
-            weights = workspace.settings.scoring.model_dump()
-            register.create_tasks(
-                investigation_id, scoring.plan(outcomes, by_id, alert.service, weights), run_ids
-            )
-            register.update_investigation(
-                investigation_id,
-                action="investigation.harvested",
-                status="done",
-                leading_hypothesis=leading.hypothesis_id if leading else None,
-                finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            )
-            report = render_investigation(register, investigation_id, workspace.reports_dir, by_id)
-            register.update_investigation(
-                investigation_id, action="report.rendered", report=str(report)
-            )
+            claim = ownership.claim(self.folder)  # a folder it cannot make fails it too
+            return self._carry_out(now, progress, on_start, resuming)
+        except BusyError:  # another process runs it: its record is not ours to change
+            raise
         except BaseException as exc:
-            register.update_investigation(
-                investigation_id,
+            self.register.update_investigation(
+                self.investigation_id,
                 action="investigation.failed",
                 status="failed",
                 error=(str(exc) or type(exc).__name__)[:2000],
             )
             raise
+        finally:
+            if claim is not None:
+                claim.release()
+
+    def _carry_out(
+        self,
+        now: datetime,
+        progress: Callable[[RunResult], None] | None,
+        on_start: Callable[[int], None] | None,
+        resuming: bool,
+    ) -> InvestigationResult:
+        workspace, register, alert = self.workspace, self.register, self.alert
+        investigation_id, folder = self.investigation_id, self.folder
+        specs = load_library(
+            workspace.library_dir, workspace.templates_dir, workspace.settings.hypotheses
+        )
+        priors = learned_priors(register, alert, specs)
+        chosen = selection.select(specs, alert, priors)
+        snapshot = recovery.frozen_snapshot(folder / "snapshot") if resuming else None
+        if snapshot is None:
+            snapshot = freeze_evidence(
+                workspace, alert, chosen, investigation_id, folder / "snapshot", now
+            )
+        window = snapshot.window
+        evidence = load_evidence(snapshot.path)
+        suspects = rank_suspects(
+            evidence.metrics, evidence.window_start, evidence.data_end, evidence.onset
+        )
+        register.update_investigation(
+            investigation_id,
+            action="investigation.snapshot_frozen",
+            window_start=window.start.isoformat(timespec="seconds"),
+            window_end=window.end.isoformat(timespec="seconds"),
+            snapshot_sha256=snapshot.sha256,
+            suspects=suspects,
+        )
+        if on_start:
+            on_start(len(chosen))
+        jobs = _jobs(chosen, workspace, alert, investigation_id, folder, snapshot)
+        results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
+        outcomes = [harvest(result) for result in results]
+        run_ids = register.record_outcomes(
+            investigation_id,
+            outcomes,
+            {s.id: s.version for s in chosen},
+            {job.hypothesis_id: job.parameters for job in jobs},
+        )
+        by_id = {s.id: s for s in specs}
+        leading = selection.leading(outcomes, by_id, priors)
+        weights = workspace.settings.scoring.model_dump()
+        register.create_tasks(
+            investigation_id, scoring.plan(outcomes, by_id, alert.service, weights), run_ids
+        )
+        broken = recovery.environment_failures(outcomes)
+        status = "partial" if broken else "done"
+        register.update_investigation(
+            investigation_id,
+            action="investigation.harvested",
+            status=status,
+            error=recovery.describe(broken) if broken else None,
+            leading_hypothesis=leading.hypothesis_id if leading else None,
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        report = render_investigation(register, investigation_id, workspace.reports_dir, by_id)
+        register.update_investigation(
+            investigation_id, action="report.rendered", report=str(report)
+        )
         return InvestigationResult(
             investigation_id=investigation_id,
-            alert_id=alert_id,
-            status="done",
+            alert_id=str(alert.id),
+            status=status,
             outcomes=outcomes,
             leading=leading,
             tasks=register.tasks(investigation_id=investigation_id),
             report=report,
             evidence=evidence.summary(),
+            problem=recovery.describe(broken) if broken else None,
         )
-    finally:
-        register.close()
 
 
 def _context(workspace: Workspace, alert: Alert, investigation_id: str) -> dict[str, Any]:

@@ -155,7 +155,12 @@ def pin_kernel(folder: Path) -> None:
 
 
 def worker_main() -> None:
-    """Serve jobs: one JSON job per line on stdin, one JSON result per line on the result pipe."""
+    """Serve jobs: one JSON job per line on stdin, one JSON result per line on the result pipe.
+    The kernelspec folder is the parent's (argv[1]): it removes it however the worker ends."""
+    if len(sys.argv) > 1:
+        pin_kernel(Path(sys.argv[1]))
+        _serve()
+        return
     with tempfile.TemporaryDirectory(prefix="rca-kernel-") as folder:
         pin_kernel(Path(folder))
         _serve()
@@ -175,8 +180,9 @@ class _Worker:
     def __init__(self) -> None:
         # closed in close(): the log lives as long as the worker
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self.folder = tempfile.mkdtemp(prefix="rca-kernel-")  # removed in close(), even after kill
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rca_kit.runner"],
+            [sys.executable, "-m", "rca_kit.runner", self.folder],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -238,6 +244,7 @@ class _Worker:
         if self.process.stdout:
             self.process.stdout.close()
         self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 Progress = Callable[[RunResult], None]

@@ -41,6 +41,9 @@ def handled(func: F) -> F:
             return func(*args, **kwargs)
         except RcaKitError as exc:
             _fail(exc)
+        except OSError as exc:  # the machine, not rca-kit: a full disk, a read-only folder
+            where = f": {exc.filename}" if exc.filename else ""
+            _fail(RcaKitError(f"{exc.strerror or exc}{where}", hint="check the disk and folder"))
         except Exception as exc:
             if not _database_error(exc):
                 raise
@@ -125,13 +128,19 @@ def _progress(
     return start, step, close
 
 
-def _investigate(ws: Workspace, alert_id: str, now: datetime | None) -> Any:
+def _investigate(
+    ws: Workspace, alert_id: str | None, now: datetime | None, *, resume: str | None = None
+) -> Any:
     from ..children import terminate_gracefully
     from ..pipeline import investigate
+    from ..pipeline import resume as resume_investigation
 
     terminate_gracefully()  # a SIGTERM still records the investigation as failed, with why
     start, step, close = _progress("hypotheses")
     try:
+        if resume:
+            return resume_investigation(ws, resume, progress=step, on_start=start)
+        assert alert_id is not None
         return investigate(ws, alert_id, now=now, progress=step, on_start=start)
     finally:
         close()

@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,9 +16,15 @@ from .base import _investigate, _workspace, cli, echo, handled
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.option("--format", "fmt", help=FORMAT_HELP)
+@click.option(
+    "--resume",
+    "resume_id",
+    metavar="INVESTIGATION_ID",
+    help="Finish an abandoned or failed investigation (in its folder, with its snapshot).",
+)
 @click.option(
     "--now",
     type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z"]),
@@ -27,12 +34,24 @@ from .base import _investigate, _workspace, cli, echo, handled
 @click.pass_context
 @handled
 def investigate(
-    ctx: click.Context, target: str, as_json: bool, fmt: str | None, now: datetime | None
+    ctx: click.Context,
+    target: str | None,
+    as_json: bool,
+    fmt: str | None,
+    resume_id: str | None,
+    now: datetime | None,
 ) -> None:
-    """Investigate an alert file or a stored ALERT_ID end to end."""
+    """Investigate an alert file or a stored ALERT_ID end to end (or --resume one)."""
     from ..pipeline import ingest_file, open_register
 
     ws = _workspace(ctx)
+    if resume_id:
+        if target:
+            raise InputError("give an alert or --resume INVESTIGATION_ID, not both")
+        _report(_investigate(ws, None, now, resume=resume_id), as_json)
+        return
+    if not target:
+        raise InputError("missing FILE_OR_ALERT_ID", hint="or --resume INVESTIGATION_ID")
     if Path(target).is_file():
         register = open_register(ws)
         try:
@@ -44,16 +63,24 @@ def investigate(
     else:
         raise InputError(f"{target!r} is neither an alert file nor an alert id (al-…)")
     for alert_id in alert_ids:
-        result = _investigate(ws, alert_id, now)
-        for source in result.evidence.get("sources", []):  # a source that failed or fell short
-            if source.get("warning"):
-                echo(f"warning: {source['warning']}", err=True)
-        if as_json:
-            click.echo(json.dumps(result.to_json()))
-        else:
-            lead = result.leading.hypothesis_id if result.leading else "none supported"
-            echo(f"{result.investigation_id}: leading hypothesis {lead}; {len(result.tasks)} tasks")
-            echo(f"report: {result.report}")
+        _report(_investigate(ws, alert_id, now), as_json)
+
+
+def _report(result: Any, as_json: bool) -> None:
+    for source in result.evidence.get("sources", []):  # a source that failed or fell short
+        if source.get("warning"):
+            echo(f"warning: {source['warning']}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        lead = result.leading.hypothesis_id if result.leading else "none supported"
+        echo(f"{result.investigation_id}: leading hypothesis {lead}; {len(result.tasks)} tasks")
+        echo(f"report: {result.report}")
+    if result.status != "done":  # the machine failed some hypotheses: not a finished answer
+        raise RcaKitError(
+            f"investigation {result.investigation_id} is {result.status}: {result.problem}",
+            hint=f"fix the machine, then `rca investigate {result.alert_id}` again",
+        )
 
 
 @cli.command()

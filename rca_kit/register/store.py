@@ -202,13 +202,22 @@ class Store:
             )
         return investigation_id, folder
 
-    def update_investigation(self, investigation_id: str, *, action: str, **fields: Any) -> None:
+    def update_investigation(
+        self,
+        investigation_id: str,
+        *,
+        action: str,
+        only_if: str | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Change an investigation (with `only_if`, only while its status is that); True if
+        it changed."""
         with self.transaction() as conn:
-            conn.execute(
-                investigations.update()
-                .where(investigations.c.id == investigation_id)
-                .values(**fields)
-            )
+            query = investigations.update().where(investigations.c.id == investigation_id)
+            if only_if is not None:
+                query = query.where(investigations.c.status == only_if)
+            if conn.execute(query.values(**fields)).rowcount != 1:
+                return False
             audit.append(
                 conn,
                 action=action,
@@ -217,6 +226,15 @@ class Store:
                 seal=True,
                 details=fields,
             )
+            return True
+
+    def running_investigations(self) -> list[dict[str, Any]]:
+        """Investigations marked running (some perhaps by a process that is gone)."""
+        query = sa.select(
+            investigations.c.id, investigations.c.folder, investigations.c.created_at
+        ).where(investigations.c.status == "running")
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     def investigation(self, investigation_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
