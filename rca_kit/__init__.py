@@ -19,7 +19,7 @@ _LAZY = {
     "load_evidence": "rca_kit.evidence.load",
     "Evidence": "rca_kit.evidence.load",
     "investigate": "rca_kit.pipeline",
-    "ingest_file": "rca_kit.pipeline",
+    "ingest_file": "rca_kit.ingest",
     "find_workspace": "rca_kit.config",
     "parse_alerts": "rca_kit.intake",
     "load_library": "rca_kit.library",
@@ -61,11 +61,12 @@ if TYPE_CHECKING:
     from .config import find_workspace
     from .evidence.load import Evidence, load_evidence
     from .inert import inert_figure, one_line, plain
+    from .ingest import ingest_file
     from .intake import parse_alerts
     from .library import load_library
     from .loop import review_incident, verify_due, verify_task
     from .outcome import harvest, record_outcome
-    from .pipeline import ingest_file, investigate
+    from .pipeline import investigate
     from .register import Register
 
 

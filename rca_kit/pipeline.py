@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import intake, ownership, recovery, scoring, selection
+from . import ownership, recovery, scoring, selection
 from .config import Workspace, parse_duration
 from .evidence.load import load_evidence
 from .evidence.snapshot import freeze
-from .exceptions import BusyError, InputError, RcaKitError
+from .exceptions import BusyError, InputError
 from .intake.times import alert_window, earlier
 from .library import load_library
 from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot, Window
@@ -72,26 +72,6 @@ class InvestigationResult:
 
 def open_register(workspace: Workspace, actor: str = "rca-kit") -> Register:
     return Register(workspace.database_url, workspace.settings, actor=actor)
-
-
-def ingest_file(
-    workspace: Workspace, register: Register, path: Path, fmt: str | None = None
-) -> list[str]:
-    """Store every alert in a payload file; a payload that fails to parse is dead-lettered."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read alert file: {exc.strerror}", where=str(path)) from None
-    try:
-        cfg = workspace.settings.alerts
-        alerts = intake.parse_alerts(
-            raw, fmt=fmt, service_labels=cfg.service_labels, max_alerts=cfg.max_per_payload
-        )
-    except RcaKitError as exc:
-        register.dead_letter(raw, source=f"file:{path}", error=exc.message)
-        exc.where = str(path)
-        raise
-    return [register.store_alert(alert)[0] for alert in alerts]
 
 
 def learned_priors(
@@ -253,6 +233,13 @@ def resume(
         register.close()
 
 
+def _why(exc: BaseException) -> str:
+    """What a failed investigation records: the error's one line, or the signal that ended it."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    return (str(exc) or type(exc).__name__)[:2000]
+
+
 def _require_service(workspace: Workspace, alert: Alert) -> None:
     if not alert.service:  # notebooks could test nothing: every one needs the service
         tried = ", ".join(workspace.settings.alerts.service_labels) or "none"
@@ -291,7 +278,7 @@ class Step:
                 self.investigation_id,
                 action="investigation.failed",
                 status="failed",
-                error=(str(exc) or type(exc).__name__)[:2000],
+                error=_why(exc),
             )
             raise
         finally:

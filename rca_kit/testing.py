@@ -185,7 +185,8 @@ def scenario_workspace(scenario: Any, root: Path) -> Any:
 
 def investigate_scenario(scenario: Any, root: Path) -> Any:
     """Investigate a generated scenario end to end (papermill, real kernels) as of its export."""
-    from .pipeline import ingest_file, investigate, open_register
+    from .ingest import ingest_file
+    from .pipeline import investigate, open_register
     from .scenarios import DEMO_ALERT, export_end
 
     workspace = scenario_workspace(scenario, root)

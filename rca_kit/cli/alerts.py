@@ -65,7 +65,8 @@ def alert() -> None:
 def alert_ingest(ctx: click.Context, file: Path, fmt: str | None) -> None:
     """Store the alert(s) in FILE; print one id per alert. A payload that cannot be parsed
     exits 2 and is kept as a dead letter."""
-    from ..pipeline import ingest_file, open_register
+    from ..ingest import ingest_file
+    from ..pipeline import open_register
 
     ws = _workspace(ctx)
     register = open_register(ws)

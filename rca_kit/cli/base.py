@@ -41,6 +41,9 @@ def handled(func: F) -> F:
             return func(*args, **kwargs)
         except RcaKitError as exc:
             _fail(exc)
+        except KeyboardInterrupt:  # Ctrl-C: what was running is recorded; no traceback
+            echo("rca: interrupted", err=True)
+            sys.exit(130)
         except OSError as exc:  # the machine, not rca-kit: a full disk, a read-only folder
             where = f": {exc.filename}" if exc.filename else ""
             _fail(RcaKitError(f"{exc.strerror or exc}{where}", hint="check the disk and folder"))

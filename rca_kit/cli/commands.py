@@ -42,7 +42,8 @@ def investigate(
     now: datetime | None,
 ) -> None:
     """Investigate an alert file or a stored ALERT_ID end to end (or --resume one)."""
-    from ..pipeline import ingest_file, open_register
+    from ..ingest import ingest_file
+    from ..pipeline import open_register
 
     ws = _workspace(ctx)
     if resume_id:
@@ -89,7 +90,8 @@ def _report(result: Any, as_json: bool) -> None:
 @handled
 def demo(ctx: click.Context, directory: Path | None) -> None:
     """Run the bundled scenario end to end and print the report path."""
-    from ..pipeline import ingest_file, open_register
+    from ..ingest import ingest_file
+    from ..pipeline import open_register
     from ..scaffold import demo_workspace
 
     ws, alert_file = demo_workspace(ctx.obj.get("workspace"), directory)
@@ -259,7 +261,8 @@ def audit() -> None:
 @handled
 def audit_verify(ctx: click.Context, anchor: Path | None) -> None:
     """Check the audit hash chain and the rows it vouches for; exit 1 at the first edited,
-    deleted or (with --anchor) truncated event."""
+    deleted or (with --anchor) truncated event. Keyed events are authenticated with
+    RCA_AUDIT_KEY (without it, only their linkage is checked, and the output says so)."""
     from ..register import Register
     from ..register.audit import read_anchor
 
@@ -269,12 +272,18 @@ def audit_verify(ctx: click.Context, anchor: Path | None) -> None:
     try:
         count, head = reg.verify_audit(anchor=expected)
         problems = reg.integrity_problems()
+        unkeyed = reg.unauthenticated_events()
     finally:
         reg.close()
     if problems:
         raise RcaKitError(f"the database's integrity check failed: {'; '.join(problems)[:500]}")
     anchored = f"; contains the anchor at event {expected[0]}" if expected else ""
     echo(f"audit chain intact: {count} events, head {head}{anchored}")
+    if unkeyed:
+        echo(
+            f"note: {unkeyed} keyed events were checked only for linkage, not authenticity: "
+            "set RCA_AUDIT_KEY to check them"
+        )
 
 
 @audit.command("anchor")
