@@ -104,6 +104,14 @@ def _series(evidence: Evidence, service: str | None, metrics: tuple[str, ...]) -
     return {m: evidence.series(service, m) for m in metrics if evidence.has(service, m)}
 
 
+def _original_evidence(register: Register, original: dict[str, Any]) -> Evidence:
+    """The original investigation's snapshot, refused if it is not the one the register recorded."""
+    return load_evidence(
+        Path(original["folder"]) / "snapshot",
+        expected_sha256=register.recorded_manifest(original["id"]),
+    )
+
+
 def _baseline(original: Evidence, service: str | None, check: VerificationCheck) -> dict[str, Any]:
     """The pre-incident level: the original snapshot before its window opened."""
     cut = original.window_start
@@ -191,7 +199,7 @@ def _verify(
         service = task["service"] or None
         check_result = verification.evaluate(
             check,
-            _baseline(load_evidence(Path(original["folder"]) / "snapshot"), service, check),
+            _baseline(_original_evidence(register, original), service, check),
             {m: s.loc[judged:end] for m, s in _series(after, service, check.metrics).items()},
             pd.Timestamp(judged),
             pd.Timestamp(end),
@@ -243,6 +251,7 @@ def _verify(
             window_start=judged.isoformat(timespec="seconds"),
             window_end=end.isoformat(timespec="seconds"),
             snapshot_sha256=snapshot.sha256,
+            audit_details={"manifest_sha256": snapshot.manifest_sha256},
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             verification={
                 "result": decision.result,

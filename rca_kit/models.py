@@ -54,6 +54,7 @@ class Snapshot:
     window: Window
     lookback_start: datetime
     row_counts: dict[str, int]
+    manifest_sha256: str | None = None  # the whole manifest's seal (None: frozen before it)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import ownership, recovery, scoring, selection
 from .config import Workspace, parse_duration
-from .evidence.load import load_evidence
+from .evidence.load import load_evidence, verify_snapshot
 from .evidence.snapshot import freeze
 from .exceptions import BusyError, InputError
 from .intake.times import alert_window, earlier
@@ -299,7 +299,10 @@ class Step:
         )
         priors = learned_priors(register, alert, specs)
         chosen = selection.select(specs, alert, priors)
-        snapshot = recovery.frozen_snapshot(folder / "snapshot") if resuming else None
+        snapshot = None
+        if resuming:
+            recorded = register.recorded_manifest(investigation_id)
+            snapshot = recovery.frozen_snapshot(folder / "snapshot", recorded)
         if snapshot is None:
             snapshot = freeze_evidence(
                 workspace, alert, chosen, investigation_id, folder / "snapshot", now
@@ -316,11 +319,15 @@ class Step:
             window_end=window.end.isoformat(timespec="seconds"),
             snapshot_sha256=snapshot.sha256,
             suspects=suspects,
+            audit_details={"manifest_sha256": snapshot.manifest_sha256},
         )
         if on_start:
             on_start(len(chosen))
         jobs = _jobs(chosen, workspace, alert, investigation_id, folder, snapshot)
         results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
+        # scored only against the very snapshot the register recorded (one edited meanwhile
+        # fails the investigation)
+        verify_snapshot(snapshot.path, register.recorded_manifest(investigation_id))
         outcomes = [harvest(result) for result in results]
         run_ids = register.record_outcomes(
             investigation_id,

@@ -41,13 +41,19 @@ def mark_abandoned(register: Register) -> list[str]:
     return found
 
 
-def frozen_snapshot(path: Path) -> Snapshot | None:
-    """The snapshot an interrupted investigation had frozen, if it is whole (hashes check)."""
+def frozen_snapshot(path: Path, recorded: str | None = None) -> Snapshot | None:
+    """The snapshot an interrupted investigation had frozen, if it is whole (hashes check).
+
+    Once the register `recorded` it (its manifest sha256), it must be that very snapshot:
+    one changed since is an EvidenceError, not a reason to freeze another.
+    """
     if not (path / "manifest.json").is_file():
         return None
     try:
-        evidence = load_evidence(path)
+        evidence = load_evidence(path, expected_sha256=recorded)
     except (EvidenceError, OSError, ValueError, KeyError):
+        if recorded is not None:
+            raise
         return None
     manifest = evidence.manifest
     return Snapshot(
@@ -59,6 +65,7 @@ def frozen_snapshot(path: Path) -> Snapshot | None:
             name.removesuffix(".parquet"): int(entry["rows"])
             for name, entry in manifest["files"].items()
         },
+        manifest_sha256=manifest.get("manifest_sha256"),
     )
 
 

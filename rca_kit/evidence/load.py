@@ -156,22 +156,95 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_evidence(snapshot_path: str | Path, *, verify: bool = True) -> Evidence:
-    """Open a snapshot folder; with verify, refuse files changed since it was frozen."""
-    path = Path(snapshot_path)
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """The snapshot's identity: the sha256 of its whole manifest (window, onset, context,
+    sources, files and their hashes) as canonical JSON, without `manifest_sha256` itself."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def files_digest(files: dict[str, Any]) -> str:
+    """The hash over each file's name and sha256, in name order (the manifest's `sha256`)."""
+    lines = [f"{name}  {files[name]['sha256']}" for name in sorted(files)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A snapshot folder's manifest.json; EvidenceError if there is none or it is not one."""
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise EvidenceError("no manifest.json: not a snapshot folder", where=str(path))
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EvidenceError(f"manifest.json is not JSON: {exc}", where=str(path)) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise EvidenceError("manifest.json lists no files: not a snapshot", where=str(path))
+    return manifest
+
+
+def check_manifest(path: Path, manifest: dict[str, Any], expected_sha256: str | None) -> None:
+    """Refuse a manifest edited since it was frozen: its own seal (`manifest_sha256`, absent
+    in snapshots written before manifests were sealed), its files hash, and, given the hash
+    the register recorded, that one (a manifest re-sealed by hand differs from it)."""
+    sealed = manifest.get("manifest_sha256")
+    if sealed is not None and manifest_digest(manifest) != sealed:
+        raise EvidenceError(
+            "manifest.json changed after the snapshot was frozen (manifest sha256 mismatch)",
+            where=str(path),
+        )
+    try:
+        files_ok = files_digest(manifest["files"]) == manifest.get("sha256")
+    except (KeyError, TypeError):
+        files_ok = False
+    if not files_ok:
+        raise EvidenceError(
+            "manifest.json changed after the snapshot was frozen (files sha256 mismatch)",
+            where=str(path),
+        )
+    identity = sealed if sealed is not None else manifest.get("sha256")
+    if expected_sha256 is not None and identity != expected_sha256:
+        raise EvidenceError(
+            f"the snapshot is not the one the register recorded (sha256 {str(identity)[:12]}, "
+            f"recorded {expected_sha256[:12]}): changed after it was frozen",
+            where=str(path),
+        )
+
+
+def verify_snapshot(snapshot_path: str | Path, expected_sha256: str | None = None) -> None:
+    """Check a snapshot without reading its frames: manifest and every file as frozen (and,
+    given `expected_sha256` from the register, the very snapshot it recorded)."""
+    path = Path(snapshot_path)
+    manifest = read_manifest(path)
+    check_manifest(path, manifest, expected_sha256)
+    for kind in _KINDS:
+        _check_file(path, manifest, f"{kind}.parquet")
+
+
+def _check_file(path: Path, manifest: dict[str, Any], name: str) -> None:
+    entry = manifest["files"].get(name)
+    file = path / name
+    if not isinstance(entry, dict) or not file.is_file() or _digest(file) != entry.get("sha256"):
+        raise EvidenceError(
+            f"{name} changed after the snapshot was frozen (sha256 mismatch)", where=str(path)
+        )
+
+
+def load_evidence(
+    snapshot_path: str | Path, *, verify: bool = True, expected_sha256: str | None = None
+) -> Evidence:
+    """Open a snapshot folder; with verify, refuse a manifest or files changed since it was
+    frozen, and a snapshot other than `expected_sha256` (the one the register recorded)."""
+    path = Path(snapshot_path)
+    manifest = read_manifest(path)
+    if verify:
+        check_manifest(path, manifest, expected_sha256)
     frames: dict[str, pd.DataFrame] = {}
     for kind in _KINDS:
         file = path / f"{kind}.parquet"
-        expected = manifest["files"][file.name]["sha256"]
-        if verify and _digest(file) != expected:
-            raise EvidenceError(
-                f"{file.name} changed after the snapshot was frozen (sha256 mismatch)",
-                where=str(path),
-            )
+        if verify:
+            _check_file(path, manifest, file.name)
         frames[kind] = pd.read_parquet(file)
     context = manifest.get("context", {})
     return Evidence(

@@ -1,4 +1,8 @@
-"""Freeze evidence into a content-hashed snapshot: Parquet per kind plus manifest.json."""
+"""Freeze evidence into a content-hashed snapshot: Parquet per kind plus manifest.json.
+
+The manifest is sealed whole: `manifest_sha256` covers the window, onset, context, sources and
+every file's hash, and is what the register records as the snapshot's identity.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import pandas as pd
 from ..config import Workspace
 from ..fsutil import fsync_dir, umask
 from ..models import Snapshot, Window
+from .load import manifest_digest
 from .sources import KINDS, FetchRange, collect, upstream_services
 
 MANIFEST = "manifest.json"
@@ -67,6 +72,8 @@ def write_snapshot(
             "files": files,
             "sha256": digest,
         }
+        manifest = json.loads(json.dumps(manifest))  # sealed exactly as it will be read back
+        manifest["manifest_sha256"] = sealed = manifest_digest(manifest)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         fsync_dir(tmp)
         if dest.exists():
@@ -82,6 +89,7 @@ def write_snapshot(
         window=window,
         lookback_start=lookback_start,
         row_counts={kind: len(frames[kind]) for kind in KINDS},
+        manifest_sha256=sealed,
     )
 
 

@@ -1,5 +1,9 @@
 """Append-only audit log: each event chained to the previous one by sha256.
 
+With `RCA_AUDIT_KEY` set, each new event's hash is an HMAC-SHA256 keyed with it, and the event
+says so (`"keyed": "hmac-sha256"` in its hashed details): whoever edits the database without the
+key can relink the chain but cannot forge those hashes. The key is never stored or logged.
+
 Every write of an alert, investigation, run or task also records the sha256 of that row as
 written (`row_sha256`), so that verification checks the tables against the chain: a row edited
 behind the register's back no longer matches its last event.
@@ -8,7 +12,9 @@ behind the register's back no longer matches its last event.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,8 @@ from ..exceptions import AuditChainError, InputError
 from .schema import alerts, audit_events, investigations, runs, tasks
 
 GENESIS = "0" * 64
+KEY_ENV = "RCA_AUDIT_KEY"
+KEYED = "hmac-sha256"  # the details marker of an event whose hash is keyed
 _FIELDS = (
     "seq",
     "at",
@@ -142,8 +150,26 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 
 
-def event_hash(row: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical([row[f] for f in _FIELDS]).encode()).hexdigest()
+def audit_key() -> str | None:
+    """The audit key from the environment (unset or empty: events are not keyed)."""
+    return os.environ.get(KEY_ENV) or None
+
+
+def event_hash(row: dict[str, Any], key: str | None = None) -> str:
+    """The event's sha256 (with `key`: its HMAC-SHA256 keyed with it)."""
+    material = canonical([row[f] for f in _FIELDS]).encode()
+    if key is not None:
+        return hmac.new(key.encode(), material, hashlib.sha256).hexdigest()
+    return hashlib.sha256(material).hexdigest()
+
+
+def is_keyed(details: str) -> bool:
+    """Whether an event's details (canonical JSON) mark its hash as keyed."""
+    try:
+        value = json.loads(details)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and value.get("keyed") == KEYED
 
 
 def row_digest(row: dict[str, Any], entity: str = "task") -> str:
@@ -184,6 +210,9 @@ def append(
     lock(conn)
     if seal:
         details = {**(details or {}), "row_sha256": row_seal(conn, entity, entity_id)}
+    key = audit_key()
+    if key is not None:
+        details = {**(details or {}), "keyed": KEYED}
     last = conn.execute(
         sa.select(audit_events.c.seq, audit_events.c.hash)
         .order_by(audit_events.c.seq.desc())
@@ -201,7 +230,7 @@ def append(
         "authority": authority,
         "prev_hash": last.hash if last else GENESIS,
     }
-    row["hash"] = event_hash(row)
+    row["hash"] = event_hash(row, key)
     conn.execute(audit_events.insert().values(**row))
     return int(row["seq"])
 
@@ -281,17 +310,41 @@ def check_anchor(conn: sa.Connection, seq: int, digest: str) -> None:
         raise AuditChainError(f"event {seq} differs from the anchor: the chain was rewritten")
 
 
-def verify_chain(conn: sa.Connection) -> tuple[int, str]:
-    """Walk the chain; return (events, head hash) or raise AuditChainError at the first break."""
-    previous, expected_seq = GENESIS, 1
+def verify_chain(conn: sa.Connection, key: str | None = None) -> tuple[int, str]:
+    """Walk the chain; return (events, head hash) or raise AuditChainError at the first break.
+
+    Keyed events are authenticated with `key`; without it only their linkage is checked (see
+    `unauthenticated`). With the key, an unkeyed event after a keyed one is a rewrite.
+    """
+    previous, expected_seq, first_keyed = GENESIS, 1, 0
     for row in conn.execute(sa.select(audit_events).order_by(audit_events.c.seq)).mappings():
-        if row["seq"] != expected_seq:
-            raise AuditChainError(
-                f"event {expected_seq} is missing (next is {row['seq']}): deleted"
-            )
+        seq = row["seq"]
+        if seq != expected_seq:
+            raise AuditChainError(f"event {expected_seq} is missing (next is {seq}): deleted")
         if row["prev_hash"] != previous:
-            raise AuditChainError(f"event {row['seq']} does not follow event {row['seq'] - 1}")
-        if event_hash(dict(row)) != row["hash"]:
-            raise AuditChainError(f"event {row['seq']} was modified after it was written")
+            raise AuditChainError(f"event {seq} does not follow event {seq - 1}")
+        keyed = is_keyed(row["details"])
+        if keyed and key is not None:
+            if not hmac.compare_digest(event_hash(dict(row), key), row["hash"]):
+                raise AuditChainError(
+                    f"event {seq}: keyed hash does not match: changed without the audit key "
+                    f"(or {KEY_ENV} is not the key it was written with)"
+                )
+            first_keyed = first_keyed or seq
+        elif not keyed:
+            if key is not None and first_keyed:
+                raise AuditChainError(
+                    f"event {seq} is not keyed though event {first_keyed} before it is: "
+                    "written or rewritten without the audit key"
+                )
+            if event_hash(dict(row)) != row["hash"]:
+                raise AuditChainError(f"event {seq} was modified after it was written")
         previous, expected_seq = row["hash"], expected_seq + 1
     return expected_seq - 1, previous
+
+
+def unauthenticated(conn: sa.Connection, key: str | None = None) -> int:
+    """How many keyed events `verify_chain` could check only for linkage (no key given)."""
+    if key is not None:
+        return 0
+    return sum(is_keyed(d) for d in conn.execute(sa.select(audit_events.c.details)).scalars())

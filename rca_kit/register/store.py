@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from ..models import Alert, Outcome
 from . import audit, notices, queue, tasks
 from .ids import new_id, now_iso
 from .migrate import migrate
-from .schema import dead_letters, investigations, make_engine, runs, writing
+from .schema import audit_events, dead_letters, investigations, make_engine, runs, writing
 
 
 class Store:
@@ -208,10 +209,11 @@ class Store:
         *,
         action: str,
         only_if: str | None = None,
+        audit_details: dict[str, Any] | None = None,
         **fields: Any,
     ) -> bool:
         """Change an investigation (with `only_if`, only while its status is that); True if
-        it changed."""
+        it changed. `audit_details` go into the audit event only (no column holds them)."""
         with self.transaction() as conn:
             query = investigations.update().where(investigations.c.id == investigation_id)
             if only_if is not None:
@@ -224,9 +226,27 @@ class Store:
                 entity="investigation",
                 entity_id=investigation_id,
                 seal=True,
-                details=fields,
+                details={**fields, **(audit_details or {})},
             )
             return True
+
+    def recorded_manifest(self, investigation_id: str) -> str | None:
+        """The manifest sha256 of the snapshot this investigation last froze, as audited
+        (None if it froze none, or froze it before manifests were sealed)."""
+        query = (
+            sa.select(audit_events.c.details)
+            .where(
+                audit_events.c.entity == "investigation",
+                audit_events.c.entity_id == investigation_id,
+                audit_events.c.action == "investigation.snapshot_frozen",
+            )
+            .order_by(audit_events.c.seq.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            details = conn.execute(query).scalar()
+        value = json.loads(details).get("manifest_sha256") if details else None
+        return str(value) if value else None
 
     def running_investigations(self) -> list[dict[str, Any]]:
         """Investigations marked running (some perhaps by a process that is gone)."""
@@ -328,8 +348,13 @@ class Store:
         """Check the hash chain (and that it still holds `anchor`), then every sealed row
         against its last audited state; return (events, head hash)."""
         with self.engine.connect() as conn:
-            count, head = audit.verify_chain(conn)
+            count, head = audit.verify_chain(conn, audit.audit_key())
             if anchor is not None:
                 audit.check_anchor(conn, *anchor)
             audit.verify_rows(conn)
             return count, head
+
+    def unauthenticated_events(self) -> int:
+        """Keyed audit events that `verify_audit` checked only for linkage: RCA_AUDIT_KEY unset."""
+        with self.engine.connect() as conn:
+            return audit.unauthenticated(conn, audit.audit_key())
