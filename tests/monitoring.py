@@ -237,6 +237,19 @@ def start_alertmanager(
     return Server("alertmanager", argv, port, folder / "alertmanager.log").start()
 
 
+def use_prometheus(
+    workspace: Path, url: str, queries: Mapping[str, str], *, step: str, extra: str = ""
+) -> None:
+    """Make Prometheus the workspace's only evidence source: its `[[sources]]` (the scaffold's
+    files source) replaced by one with these metric → PromQL queries."""
+    config = (workspace / "rca.toml").read_text()
+    lines = "\n".join(f"{metric} = {json.dumps(query)}" for metric, query in queries.items())
+    source = f'[[sources]]\nkind = "prometheus"\nurl = "{url}"\nstep = "{step}"\n{extra}'
+    head, rest = config.split("[[sources]]")
+    tail = rest[rest.index("[topology]") :]
+    (workspace / "rca.toml").write_text(f"{head}{source}\n[sources.queries]\n{lines}\n\n{tail}")
+
+
 class WebhookSink:
     """A local HTTP endpoint that keeps every JSON body POSTed to it (a webhook receiver)."""
 

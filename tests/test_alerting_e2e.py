@@ -26,6 +26,7 @@ from monitoring import (
     openmetrics,
     start_alertmanager,
     start_prometheus,
+    use_prometheus,
 )
 from serveproc import ServeProcess
 
@@ -116,17 +117,8 @@ def _prometheus(tmp: Path, exporter: Exporter, alertmanager_url: str | None = No
 
 def _workspace(workspace_dir: Path, prometheus_url: str) -> None:
     """The demo workspace with Prometheus as its only evidence source."""
-    config = (workspace_dir / "rca.toml").read_text()
-    queries = "\n".join(
-        f"{metric} = 'max by (service) ({PREFIX}{metric}{{service=\"{{service}}\"}})'"
-        for metric in HELP
-    )
-    source = f'[[sources]]\nkind = "prometheus"\nurl = "{prometheus_url}"\nstep = "{STEP_S}s"\n'
-    head, rest = config.split("[[sources]]")
-    tail = rest[rest.index("[topology]") :]
-    (workspace_dir / "rca.toml").write_text(
-        f"{head}{source}\n[sources.queries]\n{queries}\n\n{tail}"
-    )
+    queries = {m: f'max by (service) ({PREFIX}{m}{{service="{{service}}"}})' for m in HELP}
+    use_prometheus(workspace_dir, prometheus_url, queries, step=f"{STEP_S}s")
 
 
 def _investigated(server: ServeProcess, alert_id: str) -> dict[str, Any]:

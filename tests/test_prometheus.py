@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from monitoring import Server, free_port, openmetrics, start_prometheus
+from monitoring import Server, free_port, openmetrics, start_prometheus, use_prometheus
 
 from rca_kit.config import PrometheusSource, load_settings
 from rca_kit.evidence import prometheus, promql
@@ -514,15 +514,9 @@ def test_nan_inf_and_refused_queries(backfilled: Backfilled) -> None:
 
 def _prometheus_workspace(workspace_dir: Path, url: str, extra: str = "") -> None:
     """Replace the workspace's files source with a Prometheus source for every demo metric."""
-    config = (workspace_dir / "rca.toml").read_text()
     metrics = sorted(set(demo().metrics["metric"]))
-    queries = "\n".join(f"{m} = 'rca_demo_{m}{{service=\"{{service}}\"}}'" for m in metrics)
-    source = f'[[sources]]\nkind = "prometheus"\nurl = "{url}"\nstep = "60s"\n{extra}'
-    head, rest = config.split("[[sources]]")
-    tail = rest[rest.index("[topology]") :]
-    (workspace_dir / "rca.toml").write_text(
-        f"{head}{source}\n[sources.queries]\n{queries}\n\n{tail}"
-    )
+    queries = {m: f'rca_demo_{m}{{service="{{service}}"}}' for m in metrics}
+    use_prometheus(workspace_dir, url, queries, step="60s", extra=extra)
 
 
 def _shifted_alert(workspace_dir: Path, shift: timedelta) -> tuple[Path, str]:
