@@ -23,10 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import recovery
 from .children import die_with_parent
 from .config import Workspace
 from .register import Register
 from .register import queue as work
+from .register.schema import transient
 
 log = logging.getLogger("rca_kit.serve")
 POLL_S = 2.0  # how often an idle worker looks for work it was not woken for
@@ -75,6 +77,7 @@ class Investigator:
         self._recovered_at = time.monotonic()
         try:
             recovered = work.recover(self.register, lease_s=self.timeout_s + 60, alive=_alive)
+            recovery.mark_abandoned(self.register)  # their investigations, if nobody runs them
         except Exception as exc:  # the database is busy or down: try again later
             log.warning("queue: cannot check for abandoned investigations yet: %s", exc)
             return
@@ -85,7 +88,6 @@ class Investigator:
                     alert_id,
                     "retrying" if state == "retried" else "failed",
                 )
-                self._abandon(alert_id, "the receiver stopped during the investigation")
 
     def wake(self) -> None:
         self._wake.set()
@@ -129,10 +131,9 @@ class Investigator:
         result = self._run(entry, name)
         if result is None:  # stopped while running: the attempt does not count
             _patiently(work.release, self.register, entry)
-            self._abandon(entry.alert_id, "interrupted by a shutdown; will resume")
             return
-        if result.error:
-            self._abandon(entry.alert_id, result.error)
+        if result.error:  # a process killed at its deadline left its investigation running
+            recovery.mark_abandoned(self.register)
         state = _patiently(
             work.finish,
             self.register,
@@ -189,14 +190,6 @@ class Investigator:
         found = self.register.investigations_of(alert_id)
         return str(found[-1]["id"]) if found else None
 
-    def _abandon(self, alert_id: str, error: str) -> None:
-        """An investigation left `running` by a process that is gone is marked failed."""
-        for row in self.register.investigations_of(alert_id):
-            if row["status"] == "running":
-                self.register.update_investigation(
-                    row["id"], action="investigation.failed", status="failed", error=error
-                )
-
 
 def _investigation_id(stdout: str) -> str | None:
     for line in reversed(stdout.strip().splitlines()):
@@ -239,7 +232,7 @@ def _patiently(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return step(*args, **kwargs)
         except Exception as exc:
-            if attempt == 2:
+            if attempt == 2 or not transient(exc):  # a refusal is not worth waiting for
                 raise
             log.warning("queue: %s failed (%s); retrying", step.__name__, exc)
             time.sleep(5 * (attempt + 1))

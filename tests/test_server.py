@@ -229,7 +229,7 @@ def test_an_investigation_killed_with_its_receiver_is_retried_once(workspace_dir
     assert entry["state"] == "done", entry
     assert entry["attempts"] == 2
     first, second = shown["investigations"]
-    assert first["status"] == "failed"
+    assert first["status"] == "abandoned"
     assert "stopped" in first["error"]
     assert second["status"] == "done"
     assert second["id"] == entry["investigation_id"]

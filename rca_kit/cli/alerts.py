@@ -5,39 +5,21 @@ Listing and showing read the register only: no pandas, papermill or jupyter is i
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from .backlog import _echo_json, _register
 from .base import _workspace, cli, echo, handled
 
 if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
-    from ..register import Register
+    pass
 
 # kept in step with rca_kit.intake.formats (a test checks), so --help imports no adapter
 FORMATS = "grafana, alertmanager, alertmanager-api, pagerduty, opsgenie, generic"
 FORMAT_HELP = f"Force the alert format ({FORMATS}); default: detected."
-
-
-@contextmanager
-def _register(ctx: click.Context) -> Iterator[Register]:
-    from ..register import Register
-
-    ws = _workspace(ctx)
-    reg = Register(ws.database_url, ws.settings)
-    try:
-        yield reg
-    finally:
-        reg.close()
-
-
-def _json(value: Any) -> None:
-    click.echo(json.dumps(value, default=str))
 
 
 def duration(seconds: float | None) -> str:
@@ -104,7 +86,7 @@ def alert_list(
     with _register(ctx) as reg:
         rows = reg.alerts(status=status, service=service, limit=limit)
     if as_json:
-        _json(rows)
+        _echo_json(rows)
         return
     if not rows:
         echo("no alerts")
@@ -130,7 +112,7 @@ def alert_show(ctx: click.Context, alert_id: str, as_json: bool) -> None:
     with _register(ctx) as reg:
         row = reg.alert_row(alert_id)
     if as_json:
-        _json(row)
+        _echo_json(row)
         return
     echo(f"{row['id']}  {row['name']}")
     status = row["status"]
@@ -176,7 +158,7 @@ def alert_dead_letters(ctx: click.Context, show_id: int | None, as_json: bool) -
             return
         rows = reg.dead_letter_rows()
     if as_json:
-        _json(rows)
+        _echo_json(rows)
         return
     if not rows:
         echo("no dead letters")

@@ -20,7 +20,7 @@ import pandas as pd
 from ..config import Workspace
 from ..fsutil import fsync_dir, umask
 from ..models import Snapshot, Window
-from .load import manifest_digest
+from .load import files_digest, manifest_digest
 from .sources import KINDS, FetchRange, collect, upstream_services
 
 MANIFEST = "manifest.json"
@@ -33,12 +33,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def content_hash(files: dict[str, dict[str, Any]]) -> str:
-    """The whole snapshot's hash: over each file's name and sha256, in name order."""
-    lines = [f"{name}  {files[name]['sha256']}" for name in sorted(files)]
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def write_snapshot(
@@ -62,7 +56,7 @@ def write_snapshot(
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
             files[path.name] = {"sha256": _sha256(path), "rows": len(frames[kind])}
-        digest = content_hash(files)
+        digest = files_digest(files)
         manifest = {
             "schema": SCHEMA,
             "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},

@@ -224,11 +224,11 @@ def files_source(
 
 
 def upstream_services(service: str | None, topology: dict[str, list[str]]) -> tuple[str, ...]:
-    """The service, then every service upstream of it (transitively, nearest first)."""
-    found = [service] if service else []
-    for current in found:  # grows while it is walked: a breadth-first walk without repeats
-        found.extend(u for u in topology.get(current, []) if u and u not in found)
-    return tuple(found)
+    """The service, then the services upstream of it as far as the templates look (nearest
+    first; `rca_kit.stats.upstreams`)."""
+    from ..stats import upstreams
+
+    return (service, *upstreams(topology, service)) if service else ()
 
 
 sources = SourceRegistry()

@@ -49,18 +49,11 @@ def _owned(entry: Entry) -> Any:
     )
 
 
-def ensure_queued(store: Store, alert_id: str, *, share_within: timedelta | None = None) -> bool:
-    """Queue an investigation of the alert unless one is queued or exists, or it shares one
-    (see the module docstring); True if queued."""
-    with store.transaction() as conn:
-        return enqueue(conn, alert_id, actor=store.actor, share_within=share_within)[0]
-
-
 def enqueue(
     conn: sa.Connection, alert_id: str, *, actor: str, share_within: timedelta | None = None
 ) -> tuple[bool, str | None]:
-    """`ensure_queued` inside the caller's write transaction: (queued, the alert whose
-    investigation this one shares, if any)."""
+    """Queue an investigation of the alert (unless one is queued or exists), inside the
+    caller's write transaction: (queued, the alert whose investigation it shares, if any)."""
     own = conn.execute(
         sa.select(queue.c.id, queue.c.shared_with).where(queue.c.alert_id == alert_id)
     ).first()
