@@ -328,7 +328,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 def load_settings(path: Path) -> RcaToml:
     """Read and validate one rca.toml; any problem is a one-line ConfigError."""
-    from .safeload import load_toml, one_line
+    from .inert import one_line
+    from .safeload import load_toml
 
     data = load_toml(path, ConfigError)  # at most 1 MiB of UTF-8; a key given twice is named
     try:

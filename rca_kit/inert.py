@@ -42,9 +42,16 @@ def _escaped(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def one_line(value: object) -> str:
-    """`value` as one inert line for a terminal or a log: unsafe characters shown escaped."""
-    return _UNSAFE.sub(_escaped, str(value))
+def one_line(value: object, limit: int | None = None) -> str:
+    """`value` as one inert line for a terminal or a log: unsafe characters shown escaped;
+    with `limit`, at most that many characters (the rest an ellipsis)."""
+    flat = _UNSAFE.sub(_escaped, str(value))
+    return flat if limit is None or len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value from untrusted input, quoted, one line and short enough for an error message."""
+    return one_line(repr(value), limit)
 
 
 def html_text(value: Any) -> Any:

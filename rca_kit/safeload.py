@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from . import inert
 from .exceptions import InputError, SpecError
 
 KIB = 1024
@@ -29,18 +30,11 @@ MAX_DEPTH = 32  # levels of nested mappings/lists in a spec
 MAX_ALIASES = 100  # *alias uses in a spec
 MAX_VALUES = 10_000  # values (nodes) in a spec, each alias counted expanded (bundled: < 200)
 _MERGE = "tag:yaml.org,2002:merge"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def one_line(text: str, limit: int = 1000) -> str:
-    """`text` as one printable line of at most `limit` characters."""
-    flat = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value from a file, quoted and short enough for an error message."""
-    return one_line(repr(value), limit)
+def one_line(text: str) -> str:
+    """`text` as one printable line of at most 1,000 characters (`rca_kit.inert.one_line`)."""
+    return inert.one_line(text, 1000)
 
 
 def _size(n: int) -> str:
@@ -150,7 +144,9 @@ class SpecLoader(yaml.SafeLoader):
             if isinstance(key_node, ScalarNode) and key_node.tag != _MERGE:
                 key = self.construct_object(key_node)
                 if key in seen:
-                    raise _Refused(key_node.start_mark.line + 1, f"duplicate key {shown(key)}")
+                    raise _Refused(
+                        key_node.start_mark.line + 1, f"duplicate key {inert.shown(key)}"
+                    )
                 seen.add(key)
         return node
 
@@ -273,7 +269,7 @@ def load_toml(path: Path, error: type[InputError], limit: int = CONFIG_LIMIT) ->
     if problem.startswith(_DUPLICATE):
         key = _toml_key(text, line, column)
         if key is not None:
-            problem = f"duplicate key {shown(key)}"
+            problem = f"duplicate key {inert.shown(key)}"
     raise error(one_line(f"line {line}: not valid TOML: {problem}"), where=where)
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from ..exceptions import AlertFormatError
+from ..inert import shown
 from ..models import Alert
 from .identity import alert_identity
 from .times import bounded_times
@@ -34,8 +35,7 @@ class NotAnAlert(AlertFormatError):
 
 def show(value: Any, limit: int = 60) -> str:
     """A bounded, one-line repr of a payload value for an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shown(value, limit)
 
 
 def key_name(key: Any) -> str:
