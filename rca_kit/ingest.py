@@ -4,14 +4,16 @@ and every payload that cannot be stored kept as a dead letter with the reason.""
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 from . import intake
 from .config import Workspace
 from .exceptions import InputError, RcaKitError
+from .models import Alert
 from .register import Register
 
-__all__ = ["ingest_file"]
+__all__ = ["ingest_file", "shared"]
 
 
 def ingest_file(
@@ -63,3 +65,25 @@ def _read_bounded(path: Path, limit: int) -> tuple[bytes, int, str]:
 
 
 DEAD_LETTER_HEAD = 64 * 1024  # of a payload over the limit, this much is kept
+
+
+def shared(register: Register, alert_ids: list[str], within: timedelta) -> dict[str, str]:
+    """Of the alerts of one payload, those that repeat an earlier one of it (same name and
+    service, starting within `within`): alert id -> the alert whose investigation it shares."""
+    kept: list[Alert] = []
+    found: dict[str, str] = {}
+    for alert in (register.alert(alert_id) for alert_id in alert_ids):
+        twin = next(
+            (
+                k
+                for k in kept
+                if (k.name, k.service) == (alert.name, alert.service)
+                and abs(k.starts_at - alert.starts_at) <= within
+            ),
+            None,
+        )
+        if twin is None or alert.status != "firing":
+            kept.append(alert)
+        else:
+            found[str(alert.id)] = str(twin.id)
+    return found

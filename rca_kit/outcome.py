@@ -118,12 +118,20 @@ def record_outcome(
     return payload
 
 
-def _recorded(notebook: dict[str, Any]) -> list[dict[str, Any]]:
+def _recorded(notebook: Any) -> list[Any]:
+    """Every outcome payload in a notebook's outputs, whatever shape the file has (a kernel
+    wrote it: any code could have); OutcomeError if it is not a notebook at all."""
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        raise OutcomeError("the evidence notebook is not a notebook (no list of cells)")
     found = []
-    for cell in notebook.get("cells", []):
-        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
-            data = output.get("data", {})
-            if MIMETYPE in data:
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        outputs = cell.get("outputs")
+        for output in outputs if isinstance(outputs, list) else []:
+            data = output.get("data") if isinstance(output, dict) else None
+            if isinstance(data, dict) and MIMETYPE in data:
                 found.append(data[MIMETYPE])
     return found
 
@@ -146,13 +154,13 @@ def harvest(run: RunResult) -> Outcome:
     if run.error is not None:
         return _errored(run, run.error)
     try:
-        notebook = json.loads(Path(run.notebook).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return _errored(run, str(exc))
-    return from_records(run, _recorded(notebook))
+        records = _recorded(json.loads(Path(run.notebook).read_text(encoding="utf-8")))
+    except (OSError, ValueError, RecursionError, OutcomeError) as exc:
+        return _errored(run, str(exc) or type(exc).__name__)
+    return from_records(run, records)
 
 
-def from_records(run: RunResult, records: list[dict[str, Any]]) -> Outcome:
+def from_records(run: RunResult, records: list[Any]) -> Outcome:
     """The outcome a run recorded: exactly one valid payload, else errored with the reason."""
     if run.error is not None:
         return _errored(run, run.error)

@@ -150,7 +150,8 @@ class Receiver:
                 self.register.dead_letter,
                 big.head,
                 source=source,
-                error=f"{message}; its first {len(big.head)} bytes kept",
+                error=f"{message}; its first {len(big.head)} bytes kept (declared size: "
+                f"{request.headers.get('content-length') or 'none, chunked'})",
             )
             return _error(413, message)
         try:

@@ -42,7 +42,8 @@ def investigate(
     now: datetime | None,
 ) -> None:
     """Investigate an alert file or a stored ALERT_ID end to end (or --resume one)."""
-    from ..ingest import ingest_file
+    from ..config import parse_duration
+    from ..ingest import ingest_file, shared
     from ..pipeline import open_register
 
     ws = _workspace(ctx)
@@ -53,10 +54,12 @@ def investigate(
         return
     if not target:
         raise InputError("missing FILE_OR_ALERT_ID", hint="or --resume INVESTIGATION_ID")
+    twins: dict[str, str] = {}
     if Path(target).is_file():
         register = open_register(ws)
         try:
             alert_ids = ingest_file(ws, register, Path(target), fmt)
+            twins = shared(register, alert_ids, parse_duration(ws.settings.evidence.before))
         finally:
             register.close()
     elif target.startswith("al-"):
@@ -64,6 +67,9 @@ def investigate(
     else:
         raise InputError(f"{target!r} is neither an alert file nor an alert id (al-…)")
     for alert_id in alert_ids:
+        if alert_id in twins:  # copies in one payload: one investigation answers them all
+            echo(f"{alert_id}: shares the investigation of {twins[alert_id]}", err=True)
+            continue
         _report(_investigate(ws, alert_id, now), as_json)
 
 
