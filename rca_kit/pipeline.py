@@ -301,8 +301,9 @@ class Step:
         chosen = selection.select(specs, alert, priors)
         snapshot = None
         if resuming:
-            recorded = register.recorded_manifest(investigation_id)
-            snapshot = recovery.frozen_snapshot(folder / "snapshot", recorded)
+            snapshot = recovery.frozen_snapshot(
+                folder / "snapshot", register.recorded_manifest(investigation_id)
+            )
         if snapshot is None:
             snapshot = freeze_evidence(
                 workspace, alert, chosen, investigation_id, folder / "snapshot", now

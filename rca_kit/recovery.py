@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import ownership
-from .evidence.load import load_evidence
+from .evidence.load import read_manifest, verify_snapshot
 from .exceptions import EvidenceError
 from .models import Outcome, Snapshot, Window
 from .register import Register
@@ -42,7 +42,8 @@ def mark_abandoned(register: Register) -> list[str]:
 
 
 def frozen_snapshot(path: Path, recorded: str | None = None) -> Snapshot | None:
-    """The snapshot an interrupted investigation had frozen, if it is whole (hashes check).
+    """The snapshot an interrupted investigation had frozen, if it is whole (hashes check;
+    its frames are not read).
 
     Once the register `recorded` it (its manifest sha256), it must be that very snapshot:
     one changed since is an EvidenceError, not a reason to freeze another.
@@ -50,21 +51,27 @@ def frozen_snapshot(path: Path, recorded: str | None = None) -> Snapshot | None:
     if not (path / "manifest.json").is_file():
         return None
     try:
-        evidence = load_evidence(path, expected_sha256=recorded)
-    except (EvidenceError, OSError, ValueError, KeyError):
+        verify_snapshot(path, recorded)
+        manifest = read_manifest(path)
+        window = Window(
+            start=datetime.fromisoformat(manifest["window"]["start"]),
+            end=datetime.fromisoformat(manifest["window"]["end"]),
+        )
+        lookback_start = datetime.fromisoformat(manifest["lookback_start"])
+        rows = {
+            name.removesuffix(".parquet"): int(entry["rows"])
+            for name, entry in manifest["files"].items()
+        }
+    except (EvidenceError, OSError, ValueError, KeyError, TypeError):
         if recorded is not None:
             raise
         return None
-    manifest = evidence.manifest
     return Snapshot(
         path=path,
         sha256=str(manifest["sha256"]),
-        window=Window(start=evidence.window_start, end=evidence.window_end),
-        lookback_start=evidence.lookback_start,
-        row_counts={
-            name.removesuffix(".parquet"): int(entry["rows"])
-            for name, entry in manifest["files"].items()
-        },
+        window=window,
+        lookback_start=lookback_start,
+        row_counts=rows,
         manifest_sha256=manifest.get("manifest_sha256"),
     )
 

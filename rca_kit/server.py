@@ -32,6 +32,7 @@ from starlette.routing import Route
 from . import intake
 from .config import Workspace
 from .exceptions import NotFoundError, RcaKitError
+from .ingest import DEAD_LETTER_HEAD
 from .intake.common import NotAnAlert
 from .intake_writer import IntakeWriter, Stored
 from .investigator import Investigator
@@ -42,7 +43,6 @@ from .register.schema import transient
 
 log = logging.getLogger("rca_kit.serve")
 Handler = Callable[[Request], Awaitable[Response]]
-DEAD_LETTER_PREFIX = 64 * 1024  # of a body over the limit, this much is kept
 
 
 class BodyTooLarge(Exception):
@@ -89,7 +89,7 @@ async def _body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(b"".join(chunks)[:DEAD_LETTER_PREFIX])
+            raise BodyTooLarge(b"".join(chunks)[:DEAD_LETTER_HEAD])
     return b"".join(chunks)
 
 

@@ -8,18 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from chromium import ARGS, CHROMIUM
 from playwright.sync_api import sync_playwright
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def test_report_renders_its_plots_without_errors(

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from ..exceptions import NotFoundError
 from ..intake.identity import BY_ID, earlier_keys
 from ..intake.links import safe_url
+from ..learning import duration_s
 from ..models import Alert
 from . import audit
 from .ids import new_id, now_iso
@@ -142,21 +143,12 @@ def _resolve(conn: sa.Connection, alert_id: str, notice: Alert) -> Receipt:
         entity_id=alert_id,
         seal=True,
         details={
-            "time_to_resolve_s": seconds_between(iso(notice.starts_at), ends),
+            "time_to_resolve_s": duration_s(iso(notice.starts_at), ends),
             "ends_at": ends,
             "format": notice.source_format,
         },
     )
     return Receipt(alert_id, False, True)
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    """end - start in seconds; None when either is missing or the difference is negative
-    (clock skew between monitoring systems is not a duration)."""
-    if not start or not end:
-        return None
-    delta = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    return delta if delta >= 0 else None
 
 
 def get(conn: sa.Connection, alert_id: str) -> Alert:
@@ -247,9 +239,7 @@ def investigations_of(conn: sa.Connection, alert_id: str) -> list[dict[str, Any]
 
 def _with_ttr(row: dict[str, Any]) -> dict[str, Any]:
     resolved = row["status"] == "resolved"
-    row["time_to_resolve_s"] = (
-        seconds_between(row["starts_at"], row["ends_at"]) if resolved else None
-    )
+    row["time_to_resolve_s"] = duration_s(row["starts_at"], row["ends_at"]) if resolved else None
     return row
 
 

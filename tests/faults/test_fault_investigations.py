@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +25,7 @@ from rca_kit.register import Register
 pytestmark = pytest.mark.slow
 RCA = str(Path(sys.executable).parent / "rca")
 ALERT = "examples/alerts/consumer-lag.json"
+Rca = Callable[..., subprocess.CompletedProcess[str]]
 CYCLES = 50
 
 
@@ -55,7 +56,9 @@ def _statuses(workspace: Path) -> dict[str, str]:
     return {str(i): str(s) for i, s in rows}
 
 
-def test_killed_investigations_are_found_abandoned_and_resume(workspace_dir: Path) -> None:
+def test_killed_investigations_are_found_abandoned_and_resume(
+    workspace_dir: Path, rca: Rca
+) -> None:
     """50 cycles of `rca investigate` killed (SIGKILL or SIGTERM) at a random moment; every
     later command sweeps: nothing stays `running`, and an abandoned one resumes to `done`."""
     _small_library(workspace_dir)
@@ -78,14 +81,8 @@ def test_killed_investigations_are_found_abandoned_and_resume(workspace_dir: Pat
         _, err = child.communicate(timeout=60)
         assert "Traceback" not in err, err
     assert killed >= CYCLES * 0.8  # most cycles were interrupted mid-way
-    sweep = subprocess.run(
-        [RCA, "investigate", "--resume", "inv-none"],
-        cwd=workspace_dir,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )  # any investigate command sweeps first (this one then fails: no such investigation)
+    # any investigate command sweeps first (this one then fails: no such investigation)
+    sweep = rca("investigate", "--resume", "inv-none")
     assert sweep.returncode == 2
     statuses = _statuses(workspace_dir)
     assert len(statuses) >= CYCLES / 2  # the others were killed before they began one
@@ -93,14 +90,7 @@ def test_killed_investigations_are_found_abandoned_and_resume(workspace_dir: Pat
     assert set(statuses.values()) <= {"abandoned", "failed", "done"}
     assert "abandoned" in statuses.values()  # the SIGKILLed ones
     abandoned = next(i for i, s in statuses.items() if s == "abandoned")
-    resumed = subprocess.run(
-        [RCA, "investigate", "--resume", abandoned, "--json"],
-        cwd=workspace_dir,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = rca("investigate", "--resume", abandoned, "--json")
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout)
     assert result["investigation_id"] == abandoned
@@ -138,7 +128,7 @@ def _investigations_on(workspace: Path, folder: Path) -> None:
     ],
 )
 def test_a_disk_that_fails_never_ends_in_done(
-    workspace_dir: Path, tmp_path: Path, fault: str, size: str
+    workspace_dir: Path, tmp_path: Path, rca: Rca, fault: str, size: str
 ) -> None:
     """Investigations written to a tiny tmpfs (full) or a read-only one: one line, exit 1,
     the investigation `failed` or `partial` (never `done`); resumed once there is room."""
@@ -147,14 +137,7 @@ def test_a_disk_that_fails_never_ends_in_done(
         _investigations_on(workspace_dir, disk)
         if fault == "read-only":
             subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-        done = subprocess.run(
-            [RCA, "investigate", ALERT, "--json"],
-            cwd=workspace_dir,
-            env=_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = rca("investigate", ALERT, "--json")
         assert done.returncode == 1, (done.stdout, done.stderr)
         [line] = done.stderr.strip().splitlines()[-1:]
         assert "Traceback" not in done.stderr
@@ -167,14 +150,7 @@ def test_a_disk_that_fails_never_ends_in_done(
         assert status in ("failed", "partial")
     if fault == "full during the snapshot":  # room again (the tmpfs is gone): resume it
         [investigation] = _statuses(workspace_dir)
-        resumed = subprocess.run(
-            [RCA, "investigate", "--resume", investigation, "--json"],
-            cwd=workspace_dir,
-            env=_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        resumed = rca("investigate", "--resume", investigation, "--json")
         assert resumed.returncode == 0, resumed.stderr
         assert _statuses(workspace_dir)[investigation] == "done"
 

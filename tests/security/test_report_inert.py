@@ -13,21 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import ARGS, CHROMIUM
 from playwright.sync_api import Dialog, Page, sync_playwright
 
 from rca_kit.outcome import MIMETYPE
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 Rca = Callable[..., subprocess.CompletedProcess[str]]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOSTILE = '<a href="https://evil.example">x</a><img src=x onerror=alert(1)>'
 # what the page holds: links anywhere (an SVG link has xlink:href), images, and the texts
 # plotly drew (titles, axis titles, ticks, legend, annotations, hover labels)
