@@ -90,7 +90,10 @@ ALERT_SEALED = (
 )
 # Columns added after rows were first sealed: part of the seal once they hold a value, so a
 # row sealed before they existed still verifies.
-LATER_SEALED = {"alert": ("resolved_at", "links")}
+LATER_SEALED = {
+    "alert": ("resolved_at", "links"),
+    "run": ("notebook_sha256", "provenance", "rerun_of", "override"),
+}
 RUN_SEALED = (
     "id",
     "investigation_id",
@@ -141,6 +144,7 @@ _JSON = {
     "observed",
     "missing_data",
     "parameters",
+    "provenance",
     "suspects",
     "verification",
 }

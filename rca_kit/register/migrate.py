@@ -17,7 +17,7 @@ from .schema import metadata, writing
 if TYPE_CHECKING:  # alembic is imported only when a migration is due
     from alembic.config import Config
 
-HEAD = "0004"
+HEAD = "0005"
 BASELINE = "0001"
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x7263616B  # "rcak": the advisory lock that serializes migrations on PostgreSQL

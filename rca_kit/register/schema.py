@@ -89,6 +89,10 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", _ts, nullable=False),
     sa.Column("parameters", sa.JSON),  # what the notebook was run with (verification re-uses)
+    sa.Column("notebook_sha256", sa.String(64)),  # the evidence notebook as harvested
+    sa.Column("provenance", sa.JSON),  # template, spec, library, versions, snapshot
+    sa.Column("rerun_of", sa.String(40)),  # an analyst's rerun: the run it repeats
+    sa.Column("override", sa.JSON),  # a person's verdict: verdict, rationale, by, at
 )
 
 tasks = sa.Table(
