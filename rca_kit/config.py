@@ -53,6 +53,9 @@ class EvidenceSection(_Strict):
     before: Duration = "60m"
     after: Duration = "15m"
     baseline: Duration = "6h"  # history before the window that tests compare against
+    # the longest evidence window: a still-firing (or long-firing) alert's window is cut here,
+    # counted from the window's start, and the review says so
+    max_window: Duration = "6h"
 
 
 class FilesSource(_Strict):

@@ -92,10 +92,24 @@ def learned_priors(
 
 
 def evidence_window(workspace: Workspace, alert: Alert, now: datetime) -> Window:
-    """[startsAt - before, (endsAt or now) + after], never past now (nor overflowing)."""
+    """[startsAt - before, (endsAt or now) + after], never past now (nor overflowing), and
+    never longer than `[evidence] max_window` (a long-firing alert's window is cut short)."""
     settings = workspace.settings.evidence
     before, after = parse_duration(settings.before), parse_duration(settings.after)
-    return alert_window(alert, before, after, now)
+    window = alert_window(alert, before, after, now)
+    longest = parse_duration(settings.max_window)
+    if window.end - window.start > longest:
+        return Window(window.start, window.start + longest)
+    return window
+
+
+def window_capped(workspace: Workspace, alert: Alert, window: Window, now: datetime) -> bool:
+    """Whether `window` was cut at `[evidence] max_window` (the alert's own window is longer)."""
+    settings = workspace.settings.evidence
+    before, after = parse_duration(settings.before), parse_duration(settings.after)
+    longest = parse_duration(settings.max_window)
+    whole = alert_window(alert, before, after, now)
+    return whole.end > window.end and window.end - window.start >= longest
 
 
 def job_parameters(

@@ -28,7 +28,7 @@ from rca_kit.config import Workspace
 from rca_kit.exceptions import AlertFormatError, InputError
 from rca_kit.intake import parse_alerts
 from rca_kit.intake.identity import alert_identity, alertmanager_fingerprint, source_identity
-from rca_kit.pipeline import evidence_window
+from rca_kit.pipeline import evidence_window, window_capped
 from rca_kit.register import Register
 from rca_kit.register import queue as work
 from rca_kit.testing import one_line_error
@@ -298,9 +298,11 @@ def test_the_evidence_window_never_overflows(workspace: Workspace) -> None:
     [alert] = parse_alerts(webhook(am_alert(SERVICE, status="resolved", endsAt=START)))
     now = datetime.now(UTC)
     for ends in (datetime.max.replace(tzinfo=UTC), None):
-        window = evidence_window(workspace, _with(alert, ends_at=ends), now)
+        firing = _with(alert, ends_at=ends)
+        window = evidence_window(workspace, firing, now)
         assert window.start == alert.starts_at - timedelta(hours=1)
-        assert window.end == now
+        assert window.end == min(now, window.start + timedelta(hours=6))  # [evidence] max_window
+        assert window_capped(workspace, firing, window, now) == (window.end < now)
     ancient = _with(alert, starts_at=datetime.min.replace(tzinfo=UTC))
     with pytest.raises(InputError, match="before 2000-01-01"):
         evidence_window(workspace, ancient, now)
