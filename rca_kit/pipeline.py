@@ -13,7 +13,7 @@ from .config import Workspace, parse_duration
 from .evidence.load import load_evidence, verify_snapshot
 from .evidence.snapshot import freeze
 from .exceptions import BusyError, InputError
-from .intake.times import alert_window, earlier
+from .intake.times import alert_window, earlier, window_cut
 from .library import load_library
 from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot, Window
 from .outcome import harvest
@@ -106,10 +106,14 @@ def evidence_window(workspace: Workspace, alert: Alert, now: datetime) -> Window
 def window_capped(workspace: Workspace, alert: Alert, window: Window, now: datetime) -> bool:
     """Whether `window` was cut at `[evidence] max_window` (the alert's own window is longer)."""
     settings = workspace.settings.evidence
-    before, after = parse_duration(settings.before), parse_duration(settings.after)
-    longest = parse_duration(settings.max_window)
-    whole = alert_window(alert, before, after, now)
-    return whole.end > window.end and window.end - window.start >= longest
+    return window_cut(
+        alert,
+        window,
+        before=parse_duration(settings.before),
+        after=parse_duration(settings.after),
+        longest=parse_duration(settings.max_window),
+        now=now,
+    )
 
 
 def job_parameters(

@@ -66,6 +66,20 @@ def alert_window(alert: Alert, before: timedelta, after: timedelta, now: datetim
     return Window(start=start, end=max(end, start))
 
 
+def window_cut(
+    alert: Alert,
+    window: Window,
+    *,
+    before: timedelta,
+    after: timedelta,
+    longest: timedelta,
+    now: datetime,
+) -> bool:
+    """Whether `window` was cut at `longest` (the alert's own window, as of `now`, is longer)."""
+    whole = alert_window(alert, before, after, now)
+    return whole.end > window.end and window.end - window.start >= longest
+
+
 def earlier(moment: datetime, span: timedelta, what: str) -> datetime:
     """`moment - span`, or a one-line error naming `what` set the span."""
     try:
