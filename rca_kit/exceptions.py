@@ -55,7 +55,7 @@ class SpecError(InputError):
 
 
 class EvidenceError(InputError):
-    """An evidence source is missing, unreadable or not in the documented format."""
+    """An evidence source is missing, unreadable or not in its format (docs/evidence.md)."""
 
 
 class NotFoundError(InputError):

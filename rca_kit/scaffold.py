@@ -52,7 +52,7 @@ risk = 0.15
 recurrence = 0.25  # each repeat of a remediation closes this share of its gap to 100
 
 [register]
-team_label = "team"  # due days by severity: [register] due_days (defaults: README)
+team_label = "team"  # due days by severity: [register] due_days (defaults: docs/configuration.md)
 
 [governance]  # who may reprioritize tasks; `authorities` also record register reviews
 authorities = ["head-of-data"]

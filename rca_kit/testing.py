@@ -68,7 +68,7 @@ def make_snapshot(
     provides: tuple[str, ...] = KINDS,
     sources: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Freeze frames in the documented vocabulary as a snapshot folder.
+    """Freeze frames in the vocabulary (docs/evidence.md) as a snapshot folder.
 
     `sources` replaces the manifest's source records (e.g. one with "status": "failed", as
     rca_kit.evidence.coverage.source_record writes them); by default one test source provides

@@ -1,4 +1,4 @@
-"""Evidence sources: read metrics, logs and changes into frames of the documented vocabulary."""
+"""Evidence sources: read metrics, logs and changes into the vocabulary of docs/evidence.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The evidence vocabulary: the names every source maps its data onto (README: Concepts)."""
+"""The evidence vocabulary: the names every source maps its data onto (docs/evidence.md)."""
 
 from __future__ import annotations
 

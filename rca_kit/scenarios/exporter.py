@@ -9,7 +9,7 @@ fault ingest runs 40% above the consumer's capacity, so the backlog, and with it
 grows for as long as the fault lasts; without it the consumer drains the backlog.
 `POST /fault` toggles the fault (`?name=backpressure` or `?name=none` sets it), `GET /fault`
 shows it. `--speed` runs simulated time faster than the clock (60: a minute per second).
-The rca.toml queries of README "Evidence from Prometheus and git" read these names.
+The rca.toml queries of README.md, "Evidence from Prometheus and git", read these names.
 """
 
 from __future__ import annotations
