@@ -5,8 +5,11 @@
   escaped (`\\n`, `\\x1b`, `\\u202e`): one record stays one line and nothing reaches the
   terminal as a command.
 - `plain`: for plotly, which renders a subset of HTML (links, styles, line breaks) in titles,
-  axis titles, legend names, annotations and hover text. `&`, `<` and `>` become entities
-  (shown literally), control and bidi characters are dropped, line breaks become spaces.
+  axis titles, legend names, annotations and hover text. `<` and `>` become entities, and so
+  does `&` unless it already starts one (plotly shows entities as the characters they name,
+  never as markup): control and bidi characters are dropped, line breaks become spaces.
+  `plain(plain(x)) == plain(x)`, so a figure made inert in a notebook stays as it is when a
+  reader of that (untrusted) notebook makes it inert again.
 - `inert_figure`: `plain` applied to every string of a plotly figure (titles, trace names,
   annotations, hover templates and texts, category labels); the report applies it to every
   figure it embeds, so notebook templates pass text as it is and never escape it themselves.
@@ -30,7 +33,10 @@ _UNSAFE = re.compile(
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _BREAKS = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]")
 _MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_MARKUP_CHARS = re.compile("[&<>]")
+# `&` that does not start an entity (`&lt;`, `&#60;`, `&#x3c;`), `<` and `>`
+_MARKUP_CHARS = re.compile(
+    r"&(?![A-Za-z][A-Za-z0-9]{0,31};|#[0-9]{1,7};|#[xX][0-9A-Fa-f]{1,6};)|[<>]"
+)
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -135,10 +135,12 @@ class Outcome:
     criterion: str
     observed: dict[str, Any] = field(default_factory=dict)
     missing_data: tuple[str, ...] = ()
-    figure: dict[str, Any] | None = None
+    figure: dict[str, Any] | None = None  # as the notebook holds it: make it inert to show it
     notebook: Path | None = None
     duration_s: float = 0.0
     error: str | None = None
+    notebook_sha256: str | None = None  # of the notebook's bytes as harvested
+    provenance: dict[str, Any] | None = None  # the notebook's metadata.rca_kit
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,38 @@
-"""The outcome contract: record_outcome() in the kernel, harvest() from executed notebooks."""
+"""The outcome contract: record_outcome() in the kernel, harvest() from executed notebooks.
+
+`record_outcome` displays two outputs: the figure, if any, as an ordinary display output that
+JupyterLab and nbconvert show (`figures.display_bundle`, every text inert), then the record
+itself: mimetype `application/vnd.rca-kit.outcome.v1+json` (the schema below, without the
+figure) and a one-line `text/plain`. The record it returns is silent when echoed (no `Out[]`).
+
+`harvest` reads the notebook's bytes once (a regular file, at most MAX_NOTEBOOK_BYTES, no
+symlink followed), takes exactly one record from them, and keeps their sha256 and the
+notebook's provenance (`metadata.rca_kit`, see rca_kit.provenance) with the outcome.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import stat
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .exceptions import OutcomeError
+from .figures import PLOTLY_MIMETYPE, display_bundle, is_outcome_figure
+from .inert import inert_figure, one_line
 from .models import Outcome, RunResult
 
 MIMETYPE = "application/vnd.rca-kit.outcome.v1+json"
 SCHEMA = "rca-kit.outcome/1"
 RECORDED_VERDICTS = ("supported", "refuted", "inconclusive")
 MAX_SUMMARY = 2000
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # a larger notebook is not harvested (errored)
+MAX_PROVENANCE_BYTES = 64 * 1024
 _captured: list[dict[str, Any]] | None = None
 
 
@@ -106,16 +124,27 @@ def record_outcome(
     )
     if _captured is not None:  # testing.run_inline: no kernel, the caller collects outcomes
         _captured.append(payload)
-        return payload
+        return Record(payload)
     try:
         from IPython import display as ipython_display
     except ImportError:  # outside a kernel the return value is the record
-        return payload
+        return Record(payload)
     display: Callable[..., None] = ipython_display.display
-    text = f"{verdict} (confidence {float(confidence):.2f}): {summary}"
-    bundle: dict[str, Any] = {MIMETYPE: payload, "text/plain": text}
-    display(bundle, raw=True)
-    return payload
+    record = Record({k: v for k, v in payload.items() if k != "figure"})  # shown on its own
+    if payload["figure"] is not None:
+        data, metadata = display_bundle(inert_figure(payload["figure"]))
+        display(data, raw=True, metadata=metadata)
+    text = one_line(f"{verdict} (confidence {float(confidence):.2f}): {summary}", 160)
+    display({MIMETYPE: dict(record), "text/plain": text}, raw=True)
+    return record
+
+
+class Record(dict[str, Any]):
+    """An outcome record: a plain dict that shows nothing when a notebook echoes it (the
+    notebook displayed it once already; its figure alone would be tens of KB of text)."""
+
+    def _ipython_display_(self) -> None:
+        return None
 
 
 def _recorded(notebook: Any) -> list[Any]:
@@ -149,15 +178,78 @@ def _errored(run: RunResult, reason: str) -> Outcome:
     )
 
 
+def read_notebook_bytes(path: Path) -> bytes:
+    """The bytes of a notebook a kernel wrote: a regular file (no symlink followed, no FIFO
+    waited on) of at most MAX_NOTEBOOK_BYTES; OSError or OutcomeError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OutcomeError("the evidence notebook is not a regular file")
+        data = handle.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise OutcomeError(f"the evidence notebook is larger than {MAX_NOTEBOOK_BYTES} bytes")
+    return data
+
+
+def _provenance(notebook: Any) -> dict[str, Any] | None:
+    """The notebook's `metadata.rca_kit`, if it is an object of a sensible size."""
+    metadata = notebook.get("metadata") if isinstance(notebook, dict) else None
+    found = metadata.get("rca_kit") if isinstance(metadata, dict) else None
+    if not isinstance(found, dict) or len(json.dumps(found)) > MAX_PROVENANCE_BYTES:
+        return None
+    return found
+
+
+def _figure_output(notebook: Any) -> dict[str, Any] | None:
+    """The figure output record_outcome displayed (as the notebook holds it), if any."""
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        outputs = cell.get("outputs") if isinstance(cell, dict) else None
+        for output in outputs if isinstance(outputs, list) else []:
+            data = output.get("data") if is_outcome_figure(output) else None
+            figure = data.get(PLOTLY_MIMETYPE) if isinstance(data, dict) else None
+            if isinstance(figure, dict):
+                return {k: v for k, v in figure.items() if k != "config"}
+    return None
+
+
+def figure_of(notebook: Any) -> dict[str, Any] | None:
+    """The figure of a notebook's outcome, every text in it inert, ready to draw: the figure
+    output record_outcome displayed, else (notebooks recorded before it had one) the figure
+    inside the record. `notebook` is the parsed JSON of any file: untrusted, any shape."""
+    figure = _figure_output(notebook)
+    if figure is None:
+        try:
+            records = _recorded(notebook)
+        except OutcomeError:
+            return None
+        legacy = records[0].get("figure") if records and isinstance(records[0], dict) else None
+        figure = legacy if isinstance(legacy, dict) else None
+    return inert_figure(figure) if figure is not None else None
+
+
 def harvest(run: RunResult) -> Outcome:
-    """The outcome of one run: errored if the runner saw a failure, else the recorded one."""
-    if run.error is not None:
-        return _errored(run, run.error)
+    """The outcome of one run: errored if the runner saw a failure, else the recorded one;
+    either way with the notebook's sha256 and provenance when it could be read."""
     try:
-        records = _recorded(json.loads(Path(run.notebook).read_text(encoding="utf-8")))
-    except (OSError, ValueError, RecursionError, OutcomeError) as exc:
-        return _errored(run, str(exc) or type(exc).__name__)
-    return from_records(run, records)
+        data = read_notebook_bytes(Path(run.notebook))
+    except (OSError, OutcomeError) as exc:
+        return _errored(run, run.error or str(exc) or type(exc).__name__)
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        notebook = json.loads(data)
+        records = _recorded(notebook)
+    except (ValueError, RecursionError, OutcomeError) as exc:
+        failed = _errored(run, run.error or str(exc) or type(exc).__name__)
+        return replace(failed, notebook_sha256=digest)
+    outcome = from_records(run, records)
+    return replace(
+        outcome,
+        figure=_figure_output(notebook) if outcome.figure is None else outcome.figure,
+        notebook_sha256=digest,
+        provenance=_provenance(notebook),
+    )
 
 
 def from_records(run: RunResult, records: list[Any]) -> Outcome:

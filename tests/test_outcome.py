@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rca_kit.exceptions import OutcomeError
+from rca_kit.figures import PLOTLY_MIMETYPE, display_bundle
+from rca_kit.inert import inert_figure, plain
 from rca_kit.models import RunResult
-from rca_kit.outcome import MIMETYPE, harvest, record_outcome
+from rca_kit.outcome import MIMETYPE, figure_of, harvest, record_outcome
 
 NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 
@@ -82,3 +87,82 @@ def test_harvest_turns_broken_notebooks_into_errored(name: str, fragment: str) -
 def test_mimetype_is_versioned() -> None:
     """The outcome mimetype carries its schema version."""
     assert MIMETYPE == "application/vnd.rca-kit.outcome.v1+json"
+
+
+def test_the_record_is_silent_when_echoed() -> None:
+    """Echoed as a cell's last expression the record shows nothing: IPython's formatter asks
+    `_ipython_display_`, which displays nothing. It is still the plain dict of the record; the
+    figure went to its own output."""
+    from IPython.core.formatters import DisplayFormatter
+
+    record = record_outcome("refuted", 0.6, {"n": 1}, "n > 2", "n was 1", figure={"data": []})
+    assert "figure" not in record
+    assert DisplayFormatter().format(record) == ({}, {})
+    assert json.loads(json.dumps(record))["verdict"] == "refuted"
+
+
+def test_harvest_keeps_the_notebooks_sha256_and_provenance(tmp_path: Path) -> None:
+    """The digest is of the very bytes the harvester parsed; provenance is metadata.rca_kit."""
+    document = json.loads((NOTEBOOKS / "recorded.ipynb").read_text())
+    document["metadata"]["rca_kit"] = {"template": "t.ipynb", "template_sha256": "ab"}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(document))
+    outcome = harvest(RunResult("h", path, 1.0))
+    assert outcome.verdict == "supported"
+    assert outcome.notebook_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert outcome.provenance == {"template": "t.ipynb", "template_sha256": "ab"}
+    failed = harvest(RunResult("h", path, 1.0, error="kernel died during execution"))
+    assert (failed.verdict, failed.notebook_sha256) == ("errored", outcome.notebook_sha256)
+
+
+def test_harvest_reads_only_a_regular_file(tmp_path: Path) -> None:
+    """A kernel could leave a symlink or a FIFO where its notebook belongs: errored, at once."""
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(NOTEBOOKS / "recorded.ipynb")
+    fifo = tmp_path / "fifo.ipynb"
+    os.mkfifo(fifo)
+    assert harvest(RunResult("h", link, 1.0)).verdict == "errored"
+    outcome = harvest(RunResult("h", fifo, 1.0))
+    assert (outcome.verdict, outcome.error) == (
+        "errored",
+        "the evidence notebook is not a regular file",
+    )
+
+
+def test_figure_of_is_inert_whichever_output_holds_it() -> None:
+    """The outcome's figure output (a hostile one too) or, in notebooks recorded before it
+    existed, the figure inside the record: made inert, and inert once only (`plain` is
+    idempotent, so a figure already made inert reads back as it was)."""
+    link = '<a href="https://evil.example">R&D</a> &lt;'
+    figure = {"data": [{"name": link}], "layout": {"title": {"text": link}}}
+    inert = inert_figure(figure)
+    assert (
+        inert["layout"]["title"]["text"]
+        == '&lt;a href="https://evil.example"&gt;R&amp;D&lt;/a&gt; &lt;'
+    )
+    data, marker = display_bundle(inert)
+    shown = {"cells": [{"cell_type": "code", "outputs": [{"data": data, "metadata": marker}]}]}
+    hostile = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [{"data": {PLOTLY_MIMETYPE: figure}, "metadata": marker}],
+            }
+        ]
+    }
+    legacy = {
+        "cells": [{"cell_type": "code", "outputs": [{"data": {MIMETYPE: {"figure": figure}}}]}]
+    }
+    assert figure_of(shown) == figure_of(hostile) == figure_of(legacy) == inert
+    assert figure_of({"cells": [{"outputs": [{"data": {PLOTLY_MIMETYPE: figure}}]}]}) is None
+    assert figure_of([]) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["R&D", "&lt;b&gt;", "&#60;&#x3c;", "&amp;lt;", "a & b;", "<&>", "&bogus", "\n&\x1b"]
+)
+def test_plain_is_idempotent(text: str) -> None:
+    once = plain(text)
+    assert plain(once) == once
+    assert "<" not in once
+    assert ">" not in once
