@@ -21,13 +21,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write data to path so that readers see the old file or the whole new one."""
+def atomic_write(path: Path, data: bytes | str, *, mode: int | None = None) -> Path:
+    """Write data to path so that readers see the old file or the whole new one (with `mode`,
+    e.g. 0o444 for evidence, the file has that mode from the moment it appears)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600; files we write are shareable
+        # mkstemp creates 0600; files we write are shareable
+        os.chmod(tmp, 0o666 & ~umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

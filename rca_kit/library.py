@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 import string
@@ -193,6 +194,15 @@ def _spec_files(library_dir: Path) -> list[Path]:
     if not library_dir.is_dir():
         raise SpecError("library folder not found", where=str(library_dir))
     return sorted([*library_dir.glob("*.yaml"), *library_dir.glob("*.yml")])
+
+
+def library_digest(library_dir: Path) -> str:
+    """The sha256 of the library as a whole: each spec file's name and the sha256 of its bytes,
+    in name order (what an evidence notebook's provenance records)."""
+    digest = hashlib.sha256()
+    for path in _spec_files(library_dir):
+        digest.update(f"{path.name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
 
 
 def lint(

@@ -14,15 +14,15 @@ from typing import Any
 
 import pandas as pd
 
-from . import verification
+from . import provenance, verification
 from .config import Workspace, parse_duration
 from .evidence.load import Evidence, load_evidence
 from .evidence.snapshot import freeze
 from .exceptions import InputError, RcaKitError
-from .library import load_library, parse_spec
+from .library import library_digest, load_library, parse_spec
 from .models import HypothesisSpec, Outcome, VerificationCheck, Window
 from .outcome import harvest
-from .pipeline import job_parameters, open_register
+from .pipeline import job_parameters, open_register, prepare_folder
 from .register import Register
 from .report import render_investigation
 from .runner import Job, run_all
@@ -218,7 +218,11 @@ def _verify(
             parameters=parameters,
             timeout_s=min(spec.timeout_s, workspace.settings.execution.timeout_s),
             cwd=folder,
+            provenance=provenance.describe(
+                workspace, spec, snapshot, library_digest(workspace.library_dir)
+            ),
         )
+        prepare_folder(workspace, folder)
         outcome = harvest(run_all([job], workers=1)[0])
         result.outcome, result.check = outcome, check_result
         run_ids = register.record_outcomes(

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import ownership, recovery, scoring, selection
+from . import figures, ownership, provenance, recovery, scoring, selection
 from .config import Workspace, parse_duration
 from .evidence.load import load_evidence, verify_snapshot
 from .evidence.snapshot import freeze
 from .exceptions import BusyError, InputError
 from .intake.times import alert_window, earlier, window_cut
-from .library import load_library
+from .library import library_digest, load_library
 from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot, Window
 from .outcome import harvest
 from .register import Register
 from .report import render_investigation
+from .report.assets import plotly_asset
 from .runner import Job, run_all
 from .suspects import rank_suspects
 
@@ -170,6 +172,7 @@ def _jobs(
     snapshot: Snapshot,
 ) -> list[Job]:
     timeout = workspace.settings.execution.timeout_s
+    library_sha256 = library_digest(workspace.library_dir)
     return [
         Job(
             hypothesis_id=spec.id,
@@ -178,9 +181,19 @@ def _jobs(
             parameters=job_parameters(spec, workspace, alert, investigation_id, snapshot),
             timeout_s=min(spec.timeout_s, timeout),
             cwd=folder,
+            provenance=provenance.describe(workspace, spec, snapshot, library_sha256),
         )
         for index, spec in enumerate(specs, start=1)
     ]
+
+
+def prepare_folder(workspace: Workspace, folder: Path) -> None:
+    """What notebooks in an investigation folder need beside them: the plotly.js their figures
+    load when exported with `jupyter nbconvert --to html` (a link to the reports' copy). Not
+    evidence: without it (a full or read-only disk) the notebooks still run, and an exported
+    page says which file its figure misses."""
+    with contextlib.suppress(OSError):
+        figures.plotly_beside(folder, plotly_asset(workspace.reports_dir))
 
 
 def investigate(
@@ -343,6 +356,9 @@ class Step:
         if on_start:
             on_start(len(chosen))
         jobs = _jobs(chosen, workspace, alert, investigation_id, folder, snapshot)
+        if resuming:
+            recovery.discard_unrecorded([job.output for job in jobs])
+        prepare_folder(workspace, folder)
         results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
         # scored only against the very snapshot the register recorded (one edited meanwhile
         # fails the investigation)

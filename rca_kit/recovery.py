@@ -1,7 +1,8 @@
 """Investigations end in a true state: ones whose process died are found and marked
 `abandoned` (then `rca investigate --resume ID` finishes them), a frozen snapshot is reused
-when resuming, and hypotheses that errored because of the machine (a full disk, a read-only
-folder) make the investigation `partial`, never `done`.
+when resuming (the interrupted attempt's notebooks are replaced), and hypotheses that errored
+because of the machine (a full disk, a read-only folder) make the investigation `partial`,
+never `done`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ def frozen_snapshot(path: Path, recorded: str | None = None) -> Snapshot | None:
         row_counts=rows,
         manifest_sha256=manifest.get("manifest_sha256"),
     )
+
+
+def discard_unrecorded(notebooks: list[Path]) -> None:
+    """Remove the notebooks an interrupted attempt left where a resumed one writes (they are
+    read-only once sealed). They are evidence of nothing: `resume` runs only investigations
+    whose verdicts never reached the register, so no run names them or vouches for them."""
+    for notebook in notebooks:
+        notebook.unlink(missing_ok=True)
 
 
 def environment_failures(outcomes: list[Outcome]) -> list[Outcome]:

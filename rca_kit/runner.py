@@ -20,12 +20,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from .children import die_with_parent
 from .models import RunResult
+from .provenance import seal
 
 KERNEL_NAME = "python3"
 START_TIMEOUT_S = 60
@@ -44,6 +45,8 @@ class Job:
     timeout_s: int
     cwd: Path
     kernel_name: str = KERNEL_NAME
+    # written into the executed notebook's metadata.rca_kit (rca_kit.provenance)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -73,7 +76,7 @@ class NotebookDeadline(Exception):
 
 
 def _escape_braces(path: Path) -> str:
-    # papermill str.format()s output paths with the parameters; ours are literal
+    # papermill str.format()s input and output paths with the parameters; ours are literal
     return str(path).replace("{", "{{").replace("}", "}}")
 
 
@@ -97,9 +100,9 @@ def _on_deadline(signum: int, frame: Any) -> None:
 
 
 def execute(job: Job) -> RunResult:
-    """Execute one notebook; never raises for notebook failures (they become `error`)."""
+    """Execute one notebook; never raises for notebook failures (they become `error`). The
+    notebook is then sealed: its provenance written into it, read-only (provenance.seal)."""
     import papermill
-    from papermill.iorw import load_notebook_node
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -112,7 +115,7 @@ def execute(job: Job) -> RunResult:
         for attempt in range(_PORT_RETRIES):
             try:
                 papermill.execute_notebook(
-                    load_notebook_node(str(job.template)),
+                    _escape_braces(job.template),  # metadata.papermill.input_path: the template
                     _escape_braces(job.output),
                     parameters=job.parameters,
                     kernel_name=job.kernel_name,
@@ -137,6 +140,10 @@ def execute(job: Job) -> RunResult:
             signal.setitimer(signal.ITIMER_REAL, 0)
     if error is not None and not job.output.exists():
         shutil.copyfile(job.template, job.output)  # keep something to open and rerun
+    try:
+        seal(job.output, job.provenance, job.kernel_name)
+    except OSError as exc:  # a full or read-only disk: the machine failed the run, not the test
+        error = error or f"the notebook could not be sealed: {exc}"
     return RunResult(job.hypothesis_id, job.output, round(time.monotonic() - started, 3), error)
 
 
@@ -206,6 +213,8 @@ class _Worker:
             line = answer.get(timeout=job.timeout_s + START_TIMEOUT_S + GRACE_S)
         except queue.Empty:
             self.kill()
+            with contextlib.suppress(OSError):  # what it wrote before it was killed
+                seal(job.output, job.provenance, job.kernel_name)
             return RunResult(
                 job.hypothesis_id,
                 job.output,
@@ -213,6 +222,8 @@ class _Worker:
                 f"timed out: the notebook ran longer than {job.timeout_s}s (worker killed)",
             )
         if not line:
+            with contextlib.suppress(OSError):
+                seal(job.output, job.provenance, job.kernel_name)
             return RunResult(
                 job.hypothesis_id, job.output, 0.0, f"the worker process died: {self.tail()}"
             )

@@ -1,7 +1,8 @@
 """Freeze evidence into a content-hashed snapshot: Parquet per kind plus manifest.json.
 
 The manifest is sealed whole: `manifest_sha256` covers the window, onset, context, sources and
-every file's hash, and is what the register records as the snapshot's identity.
+every file's hash, and is what the register records as the snapshot's identity. Its files are
+read-only (0444) from the moment the snapshot appears.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .load import files_digest, manifest_digest
 from .sources import KINDS, FetchRange, collect, upstream_services
 
 MANIFEST = "manifest.json"
+READ_ONLY = 0o444  # frozen evidence: the files, not the folder (a re-freeze replaces it whole)
 SCHEMA = "rca-kit.snapshot/1"
 
 
@@ -44,7 +46,8 @@ def write_snapshot(
     context: dict[str, Any],
     sources: list[dict[str, Any]],
 ) -> Snapshot:
-    """Write frames to dest atomically (a temp folder renamed into place)."""
+    """Write frames to dest atomically (a temp folder renamed into place), each file
+    read-only."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
@@ -56,6 +59,7 @@ def write_snapshot(
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
             files[path.name] = {"sha256": _sha256(path), "rows": len(frames[kind])}
+            path.chmod(READ_ONLY)
         digest = files_digest(files)
         manifest = {
             "schema": SCHEMA,
@@ -69,6 +73,7 @@ def write_snapshot(
         manifest = json.loads(json.dumps(manifest))  # sealed exactly as it will be read back
         manifest["manifest_sha256"] = sealed = manifest_digest(manifest)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        (tmp / MANIFEST).chmod(READ_ONLY)
         fsync_dir(tmp)
         if dest.exists():
             shutil.rmtree(dest)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..config import RcaToml, parse_duration
 from ..exceptions import NotFoundError
 from ..models import Alert, Outcome
-from . import audit, notices, queue, tasks
+from . import audit, evidence, notices, queue, tasks
 from .ids import new_id, now_iso
 from .migrate import migrate
 from .schema import audit_events, dead_letters, investigations, make_engine, runs, writing
@@ -294,7 +294,8 @@ class Store:
         versions: dict[str, int],
         parameters: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, str]:
-        """Store one run per outcome; return run id per hypothesis."""
+        """Store one run per outcome (with its notebook's sha256 and provenance as harvested:
+        sealed, and checked by `evidence_problems`); return run id per hypothesis."""
         ids: dict[str, str] = {}
         with self.transaction() as conn:
             for outcome in outcomes:
@@ -317,6 +318,8 @@ class Store:
                         error=outcome.error,
                         created_at=now_iso(),
                         parameters=(parameters or {}).get(outcome.hypothesis_id),
+                        notebook_sha256=outcome.notebook_sha256,
+                        provenance=outcome.provenance,
                     )
                 )
                 audit.append(
@@ -353,6 +356,11 @@ class Store:
                 audit.check_anchor(conn, *anchor)
             audit.verify_rows(conn)
             return count, head
+
+    def evidence_problems(self) -> list[str]:
+        """Each evidence notebook missing or changed since its run recorded its sha256."""
+        with self.engine.connect() as conn:
+            return evidence.notebook_problems(conn)
 
     def unauthenticated_events(self) -> int:
         """Keyed audit events that `verify_audit` checked only for linkage: RCA_AUDIT_KEY unset."""
