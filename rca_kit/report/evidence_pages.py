@@ -1,0 +1,210 @@
+"""An evidence notebook as an HTML page for the review: reports/<investigation>/<hypothesis>.html.
+
+The notebook is untrusted (a kernel wrote its outputs, alert labels flow into them), so the
+page is nbconvert's lab template with `sanitize_html=True` and then some:
+
+- outputs keep only representations that render as inert markup (plain text, images, LaTeX as
+  text, and HTML and Markdown cleaned by nbconvert); scripts, widgets, mermaid and every other
+  type are dropped, as are output file references (`metadata.filenames`);
+- every plotly figure output is drawn by rca-kit's own markup: the figure, every text in it made
+  inert (`inert.inert_figure`) and external image sources removed, as escaped JSON, drawn by one
+  fixed script with plotly.js loaded from `plotly_src` (a relative URL: the reports folder's
+  shared copy), never by the notebook's own HTML;
+- the page loads nothing from the network (no require.js, MathJax or widget scripts) and a
+  Content-Security-Policy allows only that fixed script (and what it loads), inline styles and
+  data: images, so nothing the sanitizer missed could run or fetch.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..exceptions import InputError
+from ..figures import PLOTLY_MIMETYPE, figure_height, script_json
+from ..fsutil import atomic_write
+from ..inert import inert_figure, one_line
+
+PAGE_FIGURE = "application/vnd.rca-kit.page-figure+json"  # rca-kit's own, never the notebook's
+# representations that nbconvert's lab template renders inert (HTML and Markdown cleaned)
+KEPT = ("text/html", "text/markdown", "text/plain", "text/latex", "image/png", "image/jpeg")
+CONFIG = {"displaylogo": False, "responsive": True}
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+_DRAW = """
+(function () {
+  var page = JSON.parse(document.getElementById("rca-kit-figures").textContent);
+  var nodes = page.figures.map(function (_, index) {
+    return document.getElementById("rca-kit-figure-" + index);
+  });
+  var script = document.createElement("script");
+  script.src = page.plotly;
+  script.onload = function () {
+    page.figures.forEach(function (figure, index) {
+      if (nodes[index]) {
+        window.Plotly.newPlot(nodes[index], figure.data, figure.layout, page.config);
+      }
+    });
+  };
+  script.onerror = function () {
+    nodes.forEach(function (node) {
+      if (node) { node.textContent = "plotly.js was not found at " + page.plotly; }
+    });
+  };
+  document.head.appendChild(script);
+})();
+"""
+
+_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head -%}
+<meta http-equiv="Content-Security-Policy" content="{{ resources.rca_kit.policy }}">
+{{ super() }}
+{%- endblock html_head -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_other -%}
+{%- set figure = output.data.get('application/vnd.rca-kit.page-figure+json') -%}
+{%- if figure -%}
+<div class="jp-OutputArea-output rca-kit-figure" id="rca-kit-figure-{{ figure['index'] | int }}"
+ style="width:100%;height:{{ figure['height'] | int }}px"></div>
+{%- endif -%}
+{%- endblock data_other -%}
+{%- block body_footer -%}
+<script type="application/json" id="rca-kit-figures">{{ resources.rca_kit.figures }}</script>
+<script>{{ resources.rca_kit.draw }}</script>
+</main>
+</body>
+{%- endblock body_footer -%}
+"""
+_lock = threading.Lock()
+
+
+@cache
+def _policy() -> str:
+    digest = base64.b64encode(hashlib.sha256(_DRAW.encode()).digest()).decode()
+    return (
+        "default-src 'none'; "
+        f"script-src 'sha256-{digest}' 'strict-dynamic'; "
+        "style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
+        "form-action 'none'"
+    )
+
+
+@cache
+def _exporter() -> Any:
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    defaults = HTMLExporter().default_config  # type: ignore[no-untyped-call]
+    priority = defaults.NbConvertBase.display_data_priority
+    config = Config({"NbConvertBase": {"display_data_priority": [PAGE_FIGURE, *priority]}})
+    return HTMLExporter(  # type: ignore[no-untyped-call]
+        config=config,
+        template_name="lab",
+        sanitize_html=True,
+        extra_loaders=[jinja2.DictLoader({"rca_kit_evidence.html.j2": _TEMPLATE})],
+        template_file="rca_kit_evidence.html.j2",
+    )
+
+
+def _local_images(figure: dict[str, Any]) -> dict[str, Any]:
+    """`figure` without layout images fetched from elsewhere (only data: sources stay)."""
+    layout = figure.get("layout")
+    images = layout.get("images") if isinstance(layout, dict) else None
+    if not isinstance(images, list):
+        return figure
+    kept = [
+        image
+        for image in images
+        if isinstance(image, dict) and str(image.get("source", "")).startswith("data:image/")
+    ]
+    return {**figure, "layout": {**layout, "images": kept}} if isinstance(layout, dict) else figure
+
+
+def _page_notebook(document: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The notebook as the page shows it (outputs reduced to inert representations, figures
+    replaced by references), and the figures, inert, in page order."""
+    import nbformat
+    from nbformat.v4.rwbase import rejoin_lines
+
+    node = nbformat.from_dict(copy.deepcopy(document))  # type: ignore[no-untyped-call]
+    notebook = rejoin_lines(node)  # type: ignore[no-untyped-call]
+    figures: list[dict[str, Any]] = []
+    for cell in notebook.get("cells", []):
+        outputs = cell.get("outputs") if cell.get("cell_type") == "code" else None
+        for output in outputs if isinstance(outputs, list) else []:
+            if not isinstance(output, dict):
+                continue
+            for key in ("svg_filename", "filenames"):
+                output.pop(key, None)
+            metadata = output.get("metadata")
+            if isinstance(metadata, dict):
+                metadata.pop("filenames", None)
+            data = output.get("data")
+            if not isinstance(data, dict):
+                continue
+            figure = data.get(PLOTLY_MIMETYPE)
+            kept: dict[str, Any] = {
+                k: v for k, v in data.items() if k in KEPT and isinstance(v, str | list)
+            }
+            if isinstance(figure, dict):
+                shown = _local_images(inert_figure(figure))
+                figures.append({"data": shown.get("data"), "layout": shown.get("layout")})
+                kept = {
+                    PAGE_FIGURE: {
+                        "index": len(figures) - 1,
+                        "height": figure_height(shown.get("layout")),
+                    }
+                }
+            elif not kept:  # something only a browser running its code would show
+                dropped = ", ".join(sorted(str(k) for k in data))
+                kept = {"text/plain": one_line(f"[not shown on this page: {dropped}]", 200)}
+            data.clear()
+            data.update(kept)
+    return notebook, figures
+
+
+def _checked_src(plotly_src: str) -> str:
+    if not plotly_src or _SCHEME.match(plotly_src) or plotly_src.startswith(("/", "\\")):
+        raise InputError(
+            f"plotly_src must be a relative URL (the reports' shared plotly.js), got {plotly_src!r}"
+        )
+    return plotly_src
+
+
+def export_evidence_page(notebook: Path, out: Path, *, plotly_src: str) -> Path:
+    """Write the HTML page of an evidence notebook to `out` (atomically) and return it; the
+    page loads plotly.js from `plotly_src`, relative to `out` (e.g. "../assets/plotly-….js")."""
+    src = _checked_src(plotly_src)
+    try:
+        document = json.loads(notebook.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise InputError(f"cannot read the evidence notebook: {exc}", where=str(notebook)) from None
+    if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
+        raise InputError("not a notebook (no list of cells)", where=str(notebook))
+    try:
+        page, figures = _page_notebook(document)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a shape nbformat rejects
+        raise InputError(f"not a notebook nbconvert can show: {exc}", where=str(notebook)) from None
+    resources = {
+        "metadata": {"name": notebook.stem},
+        "rca_kit": {
+            "policy": _policy(),
+            "draw": _DRAW,
+            "figures": script_json({"figures": figures, "plotly": src, "config": CONFIG}),
+        },
+    }
+    with _lock:  # one exporter per process; its jinja environment is not shared across threads
+        html, _ = _exporter().from_notebook_node(page, resources=resources)
+    return atomic_write(out, html)
