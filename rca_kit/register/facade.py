@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..exceptions import InputError
-from ..models import ScoredTask
-from . import audit, backlog, governance, reviews, tasks, verifications
+from ..models import Outcome, ScoredTask
+from . import audit, backlog, governance, reruns, reviews, tasks, verifications
 from .store import Store
 
 
@@ -209,4 +209,36 @@ class Register(Store):
                 actor=self.actor,
                 rationale=reason,
                 details=details,
+            )
+
+    def record_rerun(
+        self,
+        rerun_of: str,
+        outcome: Outcome,
+        *,
+        spec_version: int,
+        parameters: dict[str, Any],
+        edited: dict[str, Any],
+        notebook_sha256: str | None = None,
+        provenance: dict[str, Any] | None = None,
+    ) -> str:
+        """Store an analyst's rerun beside the run it repeats (see reruns.record_rerun)."""
+        with self.transaction() as conn:
+            return reruns.record_rerun(
+                conn,
+                rerun_of=rerun_of,
+                outcome=outcome,
+                spec_version=spec_version,
+                parameters=parameters,
+                edited=edited,
+                notebook_sha256=notebook_sha256,
+                provenance=provenance,
+                actor=self.actor,
+            )
+
+    def override_verdict(self, run_id: str, verdict: str, rationale: str) -> dict[str, Any]:
+        """A person's verdict on a run, beside the recorded one (see reruns.override)."""
+        with self.transaction() as conn:
+            return reruns.override(
+                conn, run_id, verdict=verdict, rationale=rationale, actor=self.actor
             )

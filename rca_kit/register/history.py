@@ -42,6 +42,7 @@ def library_stats(
     run_query = sa.select(
         runs.c.hypothesis_id, runs.c.verdict, runs.c.duration_s, investigations.c.kind
     ).select_from(joined)
+    run_query = run_query.where(runs.c.rerun_of.is_(None))  # an analyst's rerun is no new test
     review_query = sa.select(*_REVIEW_COLUMNS).select_from(
         incident_reviews.join(
             investigations, investigations.c.id == incident_reviews.c.investigation_id

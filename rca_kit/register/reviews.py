@@ -53,7 +53,7 @@ def record(
         dict(r)
         for r in conn.execute(
             sa.select(runs.c.hypothesis_id, runs.c.verdict, runs.c.missing_data)
-            .where(runs.c.investigation_id == investigation_id)
+            .where(runs.c.investigation_id == investigation_id, runs.c.rerun_of.is_(None))
             .order_by(runs.c.hypothesis_id)
         ).mappings()
     ]
