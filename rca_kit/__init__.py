@@ -31,6 +31,8 @@ _LAZY = {
     "plain": "rca_kit.inert",
     "one_line": "rca_kit.inert",
     "inert_figure": "rca_kit.inert",
+    "TriagePanel": "rca_kit.widgets",
+    "RegisterEditor": "rca_kit.widgets",
 }
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "InputError",
     "RcaKitError",
     "Register",
+    "RegisterEditor",
+    "TriagePanel",
     "__version__",
     "find_workspace",
     "harvest",
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
     from .outcome import harvest, record_outcome
     from .pipeline import investigate
     from .register import Register
+    from .widgets import RegisterEditor, TriagePanel
 
 
 def __getattr__(name: str) -> Any:

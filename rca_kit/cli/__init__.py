@@ -6,10 +6,21 @@ papermill or jupyter.
 
 from __future__ import annotations
 
-from . import alerts, backlog, commands, loop, serve, tickets
+from . import alerts, backlog, commands, lab, loop, serve, tickets, triage
 from .base import cli
 
-__all__ = ["alerts", "backlog", "cli", "commands", "loop", "main", "serve", "tickets"]
+__all__ = [
+    "alerts",
+    "backlog",
+    "cli",
+    "commands",
+    "lab",
+    "loop",
+    "main",
+    "serve",
+    "tickets",
+    "triage",
+]
 
 
 def main() -> None:
