@@ -59,7 +59,7 @@ authorities = ["head-of-data"]
 teams = { "data-platform" = ["data-platform-lead"] }
 """
 
-GITIGNORE = "investigations/\nreports/*.html\nrca.db*\n"
+GITIGNORE = "investigations/\nreports/*.html\nrca.db*\n.rca/\n"  # .rca: Lab checkpoints, kernelspec
 
 
 def bundled(kind: str) -> Path:
