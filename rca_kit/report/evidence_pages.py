@@ -4,8 +4,9 @@ The notebook is untrusted (a kernel wrote its outputs, alert labels flow into th
 page is nbconvert's lab template with `sanitize_html=True` and then some:
 
 - outputs keep only representations that render as inert markup (plain text, images, LaTeX as
-  text, and HTML and Markdown cleaned by nbconvert); scripts, widgets, mermaid and every other
-  type are dropped, as are output file references (`metadata.filenames`);
+  text, and HTML and Markdown cleaned to text structure: `clean_html`, no ids, styles, images
+  or scripts); scripts, widgets, mermaid and every other type are dropped, as are output file
+  references (`metadata.filenames`);
 - every plotly figure output is drawn by rca-kit's own markup: the figure, every text in it made
   inert (`inert.inert_figure`) and external image sources removed, as escaped JSON, drawn by one
   fixed script with plotly.js loaded from `plotly_src` (a relative URL: the reports folder's
@@ -40,9 +41,12 @@ KEPT = ("text/html", "text/markdown", "text/plain", "text/latex", "image/png", "
 CONFIG = {"displaylogo": False, "responsive": True}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
+# reads its data from the element right before it, never by id (ids are stripped from the
+# notebook's HTML, but the script does not depend on that)
 _DRAW = """
 (function () {
-  var page = JSON.parse(document.getElementById("rca-kit-figures").textContent);
+  var data = document.currentScript.previousElementSibling;
+  var page = JSON.parse(data.textContent);
   var nodes = page.figures.map(function (_, index) {
     return document.getElementById("rca-kit-figure-" + index);
   });
@@ -81,13 +85,50 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- endif -%}
 {%- endblock data_other -%}
 {%- block body_footer -%}
-<script type="application/json" id="rca-kit-figures">{{ resources.rca_kit.figures }}</script>
+<script type="application/json">{{ resources.rca_kit.figures }}</script>
 <script>{{ resources.rca_kit.draw }}</script>
 </main>
 </body>
 {%- endblock body_footer -%}
 """
 _lock = threading.Lock()
+
+# what HTML and Markdown in a notebook may use on the page: text structure, no ids (the page's
+# own elements are found by id), no styles, no images or frames (requests), no scripts
+_TAGS = frozenset(
+    {
+        *("a", "abbr", "acronym", "b", "blockquote", "br", "caption", "code", "dd", "del"),
+        *("details", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i"),
+        *("kbd", "li", "ol", "p", "pre", "s", "samp", "small", "span", "strong", "sub"),
+        *("summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "var"),
+    }
+)
+_ATTRIBUTES = {
+    "*": ["class"],
+    "a": ["href", "title"],
+    "abbr": ["title"],
+    "acronym": ["title"],
+    "table": ["border"],
+    "td": ["colspan", "rowspan"],
+    "th": ["colspan", "rowspan"],
+}
+
+
+def clean_html(element: Any) -> str:
+    """nbconvert's `clean_html` filter for this page: untrusted HTML (outputs, Markdown) with
+    only the tags and attributes above; anything else is shown escaped, as text."""
+    import bleach  # type: ignore[import-untyped]
+
+    text = element.decode() if isinstance(element, bytes) else str(element)
+    return str(
+        bleach.clean(
+            text,
+            tags=_TAGS,
+            attributes=_ATTRIBUTES,
+            protocols={"http", "https", "mailto"},
+            strip_comments=True,
+        )
+    )
 
 
 @cache
@@ -115,6 +156,7 @@ def _exporter() -> Any:
         sanitize_html=True,
         extra_loaders=[jinja2.DictLoader({"rca_kit_evidence.html.j2": _TEMPLATE})],
         template_file="rca_kit_evidence.html.j2",
+        filters={"clean_html": clean_html},
     )
 
 
