@@ -1,61 +1,25 @@
-"""Render the library's track record and the incident timings as one self-contained HTML file."""
+"""Render the library's track record and the incident timings as one HTML page (no plots, no
+scripts): reports/library.html."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from .. import learning
 from ..fsutil import atomic_write
-from ..inert import html_text
 from ..models import HypothesisSpec
 from ..register import Register, history
+from .html import generated_at, render
 
 FILENAME = "library.html"
-UNKNOWN = "–"  # shown for an undefined rate or a missing duration
 METRIC_LABELS = {
     "mttd_s": "MTTD",
     "time_to_first_verdict_s": "Time to first verdict",
     "mttr_s": "MTTR",
     "time_to_verified_fix_s": "Time to verified fix",
 }
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("rca_kit.report", "templates"),
-        autoescape=True,  # hypothesis ids, services and notes are untrusted text
-        undefined=jinja2.StrictUndefined,
-        finalize=html_text,  # printed without control or bidi characters
-    )
-    env.filters["duration"] = human_duration
-    env.filters["ratio"] = ratio
-    return env
-
-
-def human_duration(seconds: float | None) -> str:
-    """Like "45 s", "4 min", "2.1 h", "3.5 d"; an en dash when unknown."""
-    if seconds is None:
-        return UNKNOWN
-    # thresholds on the rounded value, so 59.7 s reads "1 min", never "60 s"
-    if round(seconds) < 60:
-        return f"{seconds:.0f} s"
-    if round(seconds / 60) < 60:
-        return f"{seconds / 60:.0f} min"
-    if round(seconds / 3600, 1) < 24:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
-
-
-def ratio(value: float | None) -> str:
-    """A rate in [0, 1] as "0.83"; an en dash when undefined (nothing to divide by)."""
-    return UNKNOWN if value is None else f"{value:.2f}"
 
 
 def render_library(
@@ -75,15 +39,13 @@ def render_library(
                 "prior": spec.prior if spec else None,
             }
         )
-    html = (
-        _environment()
-        .get_template("library.html.j2")
-        .render(
-            stats=rows,
-            metrics=metrics,
-            labels=METRIC_LABELS,
-            strength=learning.DEFAULT_STRENGTH,
-            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
+    html = render(
+        "library.html.j2",
+        stats=rows,
+        metrics=metrics,
+        labels=METRIC_LABELS,
+        strength=learning.DEFAULT_STRENGTH,
+        generated_at=generated_at(),
+        plotly=None,
     )
     return atomic_write(reports_dir / FILENAME, html)

@@ -146,14 +146,15 @@ def test_inert_figure_covers_every_text_and_keeps_the_rest() -> None:
 def test_the_report_embeds_figures_inert(tmp_path: Path) -> None:
     """The report's one entry point for figures applies the sanitizer."""
     from rca_kit.outcome import MIMETYPE
-    from rca_kit.report.render import _figure, script_json
+    from rca_kit.report.html import script_json
+    from rca_kit.report.notebooks import notebook_figure
 
     link = '<a href="https://evil.example">x</a>'
     notebook = tmp_path / "nb.ipynb"
     payload = {"figure": {"data": [{"name": link}], "layout": {"title": {"text": link}}}}
     cell = {"cell_type": "code", "outputs": [{"data": {MIMETYPE: payload}}]}
     notebook.write_text(json.dumps({"cells": [cell]}))
-    figure = _figure(str(notebook))
+    figure = notebook_figure(str(notebook))
     assert figure == rca_kit.inert_figure(payload["figure"])
     embedded = str(script_json(figure))
     assert "<" not in embedded

@@ -1,0 +1,130 @@
+"""The frozen evidence as the review shows it: the manifest's sources, files and digests, the
+banner of what fell short, and whether a long-firing alert's window was cut."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import RcaToml, parse_duration
+from ..exceptions import InputError
+from ..intake.times import window_cut
+from ..learning import duration_s, parse_ts
+from ..models import Alert, Window
+
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def read_manifest(folder: str | None) -> dict[str, Any] | None:
+    """An investigation's snapshot manifest; None when it froze none (or it is unreadable)."""
+    if not folder:
+        return None
+    path = Path(folder) / "snapshot" / "manifest.json"
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            return None
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def snapshot_view(manifest: dict[str, Any] | None, recorded: str | None) -> dict[str, Any] | None:
+    """Sources (status, rows, span, problem), files (rows, sha256) and the digests, with
+    whether the manifest is as sealed and as the register recorded it."""
+    if manifest is None:
+        return None
+    from ..evidence.load import manifest_digest
+
+    sealed = manifest.get("manifest_sha256")
+    files = _mapping(manifest.get("files"))
+    sources = [s for s in manifest.get("sources") or [] if isinstance(s, dict)]
+    return {
+        "window": manifest.get("window") or {},
+        "lookback_start": manifest.get("lookback_start"),
+        "onset": (manifest.get("context") or {}).get("onset"),
+        "sources": [_source(s) for s in sources],
+        "files": [
+            {"name": name, "rows": (info or {}).get("rows"), "sha256": (info or {}).get("sha256")}
+            for name, info in sorted(files.items())
+            if isinstance(info, dict)
+        ],
+        "files_sha256": manifest.get("sha256"),
+        "manifest_sha256": sealed,
+        "intact": sealed is None or manifest_digest(manifest) == sealed,
+        "recorded": recorded,
+        "as_recorded": recorded is None or recorded == sealed,
+    }
+
+
+def _source(record: dict[str, Any]) -> dict[str, Any]:
+    rows, spans = _mapping(record.get("rows")), _mapping(record.get("span"))
+    kinds = [k for k in record.get("provides") or [] if isinstance(k, str)] or sorted(rows)
+    missing = record.get("missing_series") or []
+    return {
+        "kind": record.get("kind"),
+        "label": record.get("label") or record.get("kind"),
+        "status": record.get("status") or "unknown",
+        "problem": record.get("problem") or record.get("error"),
+        "missing_series": len(missing) if isinstance(missing, list) else 0,
+        "kinds": [
+            {
+                "kind": kind,
+                "rows": rows.get(kind),
+                "first": _mapping(spans.get(kind)).get("first"),
+                "last": _mapping(spans.get(kind)).get("last"),
+            }
+            for kind in kinds
+        ],
+    }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def evidence_notes(manifest: dict[str, Any] | None) -> list[str]:
+    """The banner's lines: sources that failed or fell short, kinds nobody provides."""
+    if manifest is None:
+        return []
+    from ..evidence.coverage import evidence_notes as notes
+
+    return notes(manifest)
+
+
+def window_cap(
+    settings: RcaToml, alert: Alert, investigation: dict[str, Any], frozen_at: str | None
+) -> dict[str, Any] | None:
+    """What the review says when `[evidence] max_window` cut the window: the cap, the
+    window kept and the alert's own span (None when the window was not cut)."""
+    start = parse_ts(investigation.get("window_start"))
+    end = parse_ts(investigation.get("window_end"))
+    now = parse_ts(frozen_at) or parse_ts(investigation.get("created_at"))
+    if start is None or end is None or now is None or end < start:
+        return None
+    evidence = settings.evidence
+    try:
+        cut = window_cut(
+            alert,
+            Window(start, end),
+            before=parse_duration(evidence.before),
+            after=parse_duration(evidence.after),
+            longest=parse_duration(evidence.max_window),
+            now=now,
+        )
+    except InputError:  # an alert stored before its times were bounded: no claim
+        return None
+    if not cut:
+        return None
+    ended: datetime | None = alert.ends_at
+    return {
+        "max_window": evidence.max_window,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "alert_start": alert.starts_at.isoformat(),
+        "alert_end": ended.isoformat() if ended else None,
+        "as_of": now.isoformat(),
+        "alert_span_s": duration_s(alert.starts_at, ended or now),
+    }

@@ -1,0 +1,76 @@
+"""One real investigation of the demo alert per test session, shared by the report tests (an
+investigation runs nine notebooks: too slow to repeat for every test that reads its pages).
+
+Tests that add to it (a review, a resolution, a decision) only add; each asserts on what it
+added, so the order the tests run in does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rca_kit.scaffold import init_workspace
+
+RCA = str(Path(sys.executable).parent / "rca")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("RCA_TEST_ARTIFACTS") or ROOT / "build" / "test-artifacts")
+
+
+@dataclass(frozen=True)
+class Investigated:
+    root: Path
+    result: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.result["investigation_id"])
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def rca(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the real `rca` console script in the shared workspace."""
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("RCA_WORKSPACE", "RCA_DATABASE_URL")
+        }
+        return subprocess.run(
+            [RCA, *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=check,
+        )
+
+    def page(self, *args: str) -> Path:
+        """Render one page with `rca report ARGS` and return its path."""
+        return Path(self.rca("report", *args).stdout.strip().splitlines()[-1])
+
+
+_shared: dict[str, Investigated] = {}
+
+
+def investigated(factory: pytest.TempPathFactory) -> Investigated:
+    """The session's investigation of examples/alerts/consumer-lag.json (made on first use)."""
+    if "demo" not in _shared:
+        root = init_workspace(factory.mktemp("investigated") / "ws")
+        first = Investigated(root, {})
+        done = first.rca("investigate", "examples/alerts/consumer-lag.json", "--json")
+        _shared["demo"] = Investigated(root, json.loads(done.stdout))
+    return _shared["demo"]
+
+
+def artifacts() -> Path:
+    """Where tests leave screenshots (env RCA_TEST_ARTIFACTS, default build/test-artifacts)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
