@@ -127,35 +127,53 @@ def init(directory: Path) -> None:
 @click.argument("investigation_id", required=False)
 @click.option("--library", "library_page", is_flag=True, help="Render reports/library.html.")
 @click.option("--register", "register_page", is_flag=True, help="Render reports/register.html.")
+@click.option(
+    "--index", "index_page", is_flag=True, help="Render reports/index.html: every investigation."
+)
+@click.option(
+    "--standalone",
+    is_flag=True,
+    help="With INVESTIGATION_ID: one file to share on its own, plotly.js inside "
+    "(reports/ID.standalone.html; evidence notebooks named, not linked).",
+)
 @click.pass_context
 @handled
 def report(
-    ctx: click.Context, investigation_id: str | None, library_page: bool, register_page: bool
+    ctx: click.Context,
+    investigation_id: str | None,
+    library_page: bool,
+    register_page: bool,
+    index_page: bool,
+    standalone: bool,
 ) -> None:
-    """Render INVESTIGATION_ID's review, the --library statistics or the --register backlog."""
-    if (investigation_id is not None) + library_page + register_page != 1:
-        raise InputError("give exactly one of INVESTIGATION_ID, --library or --register")
-    from ..library import lint
+    """Render INVESTIGATION_ID's review, the --library statistics, the --register backlog or
+    the --index of investigations (pages in the reports folder share one plotly.js)."""
+    if (investigation_id is not None) + library_page + register_page + index_page != 1:
+        raise InputError("give exactly one of INVESTIGATION_ID, --library, --register or --index")
+    if standalone and investigation_id is None:
+        raise InputError("--standalone renders one review: give INVESTIGATION_ID")
     from ..pipeline import open_register
-    from ..report import render_investigation, render_library, render_register
 
     ws = _workspace(ctx)
-    if register_page:  # the register needs no hypothesis specs
-        reg = open_register(ws)
-        try:
-            path = render_register(reg, ws.reports_dir)
-        finally:
-            reg.close()
-        echo(str(path))
-        return
-    specs, _ = lint(ws.library_dir, ws.templates_dir, ws.settings.hypotheses)
-    by_id = {s.id: s for s in specs}
     reg = open_register(ws)
     try:
-        if investigation_id is None:
-            path = render_library(reg, ws.reports_dir, by_id)
+        if register_page or index_page:  # neither needs the hypothesis specs
+            from ..report import render_index, render_register
+
+            render = render_register if register_page else render_index
+            path = render(reg, ws.reports_dir)
         else:
-            path = render_investigation(reg, investigation_id, ws.reports_dir, by_id)
+            from ..library import lint
+            from ..report import render_investigation, render_library
+
+            specs, _ = lint(ws.library_dir, ws.templates_dir, ws.settings.hypotheses)
+            by_id = {s.id: s for s in specs}
+            if investigation_id is None:
+                path = render_library(reg, ws.reports_dir, by_id)
+            else:
+                path = render_investigation(
+                    reg, investigation_id, ws.reports_dir, by_id, standalone=standalone
+                )
     finally:
         reg.close()
     echo(str(path))
