@@ -40,6 +40,7 @@ PAGE_FIGURE = "application/vnd.rca-kit.page-figure+json"  # rca-kit's own, never
 KEPT = ("text/html", "text/markdown", "text/plain", "text/latex", "image/png", "image/jpeg")
 CONFIG = {"displaylogo": False, "responsive": True}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_STYLE = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.IGNORECASE | re.DOTALL)
 
 # reads its data from the element right before it, never by id (ids are stripped from the
 # notebook's HTML, but the script does not depend on that)
@@ -120,6 +121,7 @@ def clean_html(element: Any) -> str:
     import bleach  # type: ignore[import-untyped]
 
     text = element.decode() if isinstance(element, bytes) else str(element)
+    text = _STYLE.sub("", text)  # pandas' table styles would read as text; the rest is escaped
     return str(
         bleach.clean(
             text,
