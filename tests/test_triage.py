@@ -111,6 +111,7 @@ def test_a_rerun_is_a_new_run_beside_the_original(
     assert event["actor"] == "analyst"
     assert json.loads(event["details"])["edited"] == {name: edited}
     assert any("running error-log-spike" in line for line in said)
+    assert not [line for line in said if line.startswith("warning")], said  # review rendered
     register.verify_audit()
     assert register.evidence_problems() == []  # the rerun's notebook is as harvested
 
