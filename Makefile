@@ -33,6 +33,7 @@ test: lint typecheck unit notebooks
 bench: $(STAMP)
 	$(BIN)/python bench/bench_investigate.py
 	$(BIN)/python bench/bench_serve.py
+	$(BIN)/python bench/bench_reports.py
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python bench/bench_accuracy.py --per-fault 20
@@ -41,4 +42,4 @@ examples: $(STAMP)
 	$(BIN)/python -m rca_kit.scaffold
 
 clean:
-	rm -rf investigations reports/*.html rca.db rca.db-* rca-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf investigations reports/*.html reports/assets reports/inv-* rca.db rca.db-* rca-demo .pytest_cache .mypy_cache .ruff_cache
