@@ -190,8 +190,12 @@ def test_the_index_is_newest_first_and_links_only_rendered_reviews(tmp_path: Pat
     """Every investigation is listed, newest first; a review not rendered yet is named with
     the command that renders it, never linked."""
     reg = Register(f"sqlite:///{tmp_path}/rca.db")
-    _, older, _ = record_investigation(reg, name="Older" + EVIL, folder=tmp_path)
-    _, newer, _ = record_investigation(reg, name="Newer", service="ledger", folder=tmp_path)
+    _, older, _ = record_investigation(
+        reg, name="Older" + EVIL, folder=tmp_path, starts_at="2026-11-20T10:00:00Z"
+    )
+    _, newer, _ = record_investigation(
+        reg, name="Newer", service="ledger", folder=tmp_path, starts_at="2026-11-21T10:00:00Z"
+    )
     reports = tmp_path / "reports"
     render_investigation(reg, older, reports, {})
     html = render_index(reg, reports).read_text()

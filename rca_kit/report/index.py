@@ -51,7 +51,12 @@ def investigation_rows(register: Register) -> list[dict[str, Any]]:
             task_count.label("tasks"),
         )
         .join(alerts, alerts.c.id == investigations.c.alert_id)
-        .order_by(investigations.c.created_at.desc(), investigations.c.id.desc())
+        # created in the same second (the register's resolution): the later alert first
+        .order_by(
+            investigations.c.created_at.desc(),
+            alerts.c.starts_at.desc(),
+            investigations.c.id.desc(),
+        )
     )
     with register.engine.connect() as conn:
         return [dict(row) for row in conn.execute(query).mappings()]
