@@ -166,3 +166,25 @@ def test_plain_is_idempotent(text: str) -> None:
     assert plain(once) == once
     assert "<" not in once
     assert ">" not in once
+
+
+def test_the_figure_is_displayed_inert_before_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a kernel: the figure first (plotly JSON and HTML, every label inert, marked as the
+    outcome's figure), then the record without it and a one-line text."""
+    from IPython import display as ipython_display
+
+    shown: list[tuple[dict, dict]] = []  # type: ignore[type-arg]
+    monkeypatch.setattr(
+        ipython_display, "display", lambda data, raw, metadata=None: shown.append((data, metadata))
+    )
+    link = '<a href="https://evil.example">x</a>\n'
+    figure = {"data": [{"name": link, "y": [1]}], "layout": {"title": {"text": link}}}
+    record_outcome("supported", 0.9, {}, "c", "line one\nline two " * 40, figure=figure)
+    (data, marker), (record, none) = shown
+    assert marker == {"rca_kit": {"outcome_figure": True}}
+    assert none is None
+    assert data[PLOTLY_MIMETYPE]["layout"]["title"]["text"] == plain(link)
+    assert "<a href" not in data["text/html"]
+    assert "figure" not in record[MIMETYPE]
+    assert "\n" not in record["text/plain"]
+    assert len(record["text/plain"]) <= 160
