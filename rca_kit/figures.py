@@ -15,12 +15,13 @@
 - `text/plain`: one short line.
 
 The output's metadata `{"rca_kit": {"outcome_figure": true}}` tells readers which output is the
-figure of the outcome (`outcome.figure_of`). Only the standard library is imported here: this
-module runs in every notebook kernel.
+figure of the outcome (`outcome.figure_of`). Only the standard library is imported when this
+module loads: it runs in every notebook kernel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -163,3 +164,14 @@ def plotly_beside(folder: Path, source: Path) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return target
+
+
+def link_plotly(folder: Path, reports_dir: Path) -> None:
+    """Give an investigation folder the plotly.js its notebooks' figures load when exported
+    with `jupyter nbconvert --to html`: a link to the reports folder's one copy. Not evidence:
+    without it (a full or read-only disk) the notebooks still run, and an exported page says
+    which file its figure misses."""
+    from .report.assets import plotly_asset
+
+    with contextlib.suppress(OSError):
+        plotly_beside(folder, plotly_asset(reports_dir))

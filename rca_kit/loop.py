@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import provenance, verification
+from . import figures, provenance, verification
 from .config import Workspace, parse_duration
 from .evidence.load import Evidence, load_evidence
 from .evidence.snapshot import freeze
@@ -22,7 +22,7 @@ from .exceptions import InputError, RcaKitError
 from .library import library_digest, load_library, parse_spec
 from .models import HypothesisSpec, Outcome, VerificationCheck, Window
 from .outcome import harvest
-from .pipeline import job_parameters, open_register, prepare_folder
+from .pipeline import job_parameters, open_register
 from .register import Register
 from .report import render_investigation
 from .runner import Job, run_all
@@ -222,7 +222,7 @@ def _verify(
                 workspace, spec, snapshot, library_digest(workspace.library_dir)
             ),
         )
-        prepare_folder(workspace, folder)
+        figures.link_plotly(folder, workspace.reports_dir)
         outcome = harvest(run_all([job], workers=1)[0])
         result.outcome, result.check = outcome, check_result
         run_ids = register.record_outcomes(

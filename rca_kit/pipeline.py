@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot, Window
 from .outcome import harvest
 from .register import Register
 from .report import render_investigation
-from .report.assets import plotly_asset
 from .runner import Job, run_all
 from .suspects import rank_suspects
 
@@ -187,15 +185,6 @@ def _jobs(
     ]
 
 
-def prepare_folder(workspace: Workspace, folder: Path) -> None:
-    """What notebooks in an investigation folder need beside them: the plotly.js their figures
-    load when exported with `jupyter nbconvert --to html` (a link to the reports' copy). Not
-    evidence: without it (a full or read-only disk) the notebooks still run, and an exported
-    page says which file its figure misses."""
-    with contextlib.suppress(OSError):
-        figures.plotly_beside(folder, plotly_asset(workspace.reports_dir))
-
-
 def investigate(
     workspace: Workspace,
     alert_id: str,
@@ -358,7 +347,7 @@ class Step:
         jobs = _jobs(chosen, workspace, alert, investigation_id, folder, snapshot)
         if resuming:
             recovery.discard_unrecorded([job.output for job in jobs])
-        prepare_folder(workspace, folder)
+        figures.link_plotly(folder, workspace.reports_dir)
         results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
         # scored only against the very snapshot the register recorded (one edited meanwhile
         # fails the investigation)
