@@ -25,7 +25,7 @@ from .suspects import rank_suspects
 
 @dataclass
 class InvestigationResult:
-    """What `rca investigate --json` prints (README: Command line)."""
+    """What `rca investigate --json` prints (docs/cli.md, `rca investigate`)."""
 
     investigation_id: str
     alert_id: str
