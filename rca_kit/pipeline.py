@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from . import figures, ownership, provenance, recovery, scoring, selection
-from .config import Workspace, parse_duration
+from .config import Workspace
 from .evidence.load import load_evidence, verify_snapshot
-from .evidence.snapshot import freeze
+from .evidence.window import freeze_evidence
 from .exceptions import BusyError, InputError
-from .intake.times import alert_window, earlier, window_cut
 from .library import library_digest, load_library
-from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot, Window
+from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot
 from .outcome import harvest
 from .register import Register
 from .report import render_investigation
@@ -91,31 +90,6 @@ def learned_priors(
     return learning.priors(reviews, {s.id: s.prior for s in specs})
 
 
-def evidence_window(workspace: Workspace, alert: Alert, now: datetime) -> Window:
-    """[startsAt - before, (endsAt or now) + after], never past now (nor overflowing), and
-    never longer than `[evidence] max_window` (a long-firing alert's window is cut short)."""
-    settings = workspace.settings.evidence
-    before, after = parse_duration(settings.before), parse_duration(settings.after)
-    window = alert_window(alert, before, after, now)
-    longest = parse_duration(settings.max_window)
-    if window.end - window.start > longest:
-        return Window(window.start, window.start + longest)
-    return window
-
-
-def window_capped(workspace: Workspace, alert: Alert, window: Window, now: datetime) -> bool:
-    """Whether `window` was cut at `[evidence] max_window` (the alert's own window is longer)."""
-    settings = workspace.settings.evidence
-    return window_cut(
-        alert,
-        window,
-        before=parse_duration(settings.before),
-        after=parse_duration(settings.after),
-        longest=parse_duration(settings.max_window),
-        now=now,
-    )
-
-
 def job_parameters(
     spec: HypothesisSpec,
     workspace: Workspace,
@@ -134,31 +108,6 @@ def job_parameters(
         "window_end": snapshot.window.end.isoformat(),
         "snapshot_path": str(snapshot.path),
     }
-
-
-def freeze_evidence(
-    workspace: Workspace,
-    alert: Alert,
-    specs: list[HypothesisSpec],
-    investigation_id: str,
-    dest: Path,
-    now: datetime,
-) -> Snapshot:
-    """Freeze the window plus the longest baseline any selected hypothesis needs."""
-    window = evidence_window(workspace, alert, now)
-    lookback = max(
-        [
-            parse_duration(workspace.settings.evidence.baseline),
-            *(parse_duration(s.lookback) for s in specs),
-        ]
-    )
-    return freeze(
-        workspace,
-        dest,
-        window=window,
-        lookback_start=earlier(window.start, lookback, "[evidence] baseline or a lookback"),
-        context=_context(workspace, alert, investigation_id),
-    )
 
 
 def _jobs(
@@ -390,15 +339,3 @@ class Step:
             evidence=evidence.summary(),
             problem=recovery.describe(broken) if broken else None,
         )
-
-
-def _context(workspace: Workspace, alert: Alert, investigation_id: str) -> dict[str, Any]:
-    """What notebooks may know about the alert: JSON data, never code or paths."""
-    return {
-        "alert_id": alert.id,
-        "investigation_id": investigation_id,
-        "alert_name": alert.name,
-        "service": alert.service,
-        "onset": alert.starts_at.isoformat(),
-        "topology": {svc: list(ups) for svc, ups in workspace.settings.topology.items()},
-    }

@@ -111,9 +111,9 @@ def freeze_example(workspace: Workspace) -> Path:
     """examples/snapshot: the demo alert's evidence frozen, so templates run with defaults."""
     from dataclasses import replace
 
+    from .evidence.window import freeze_evidence
     from .intake import parse_alerts
     from .library import load_library
-    from .pipeline import freeze_evidence
     from .scenarios import export_end
 
     alert = parse_alerts((workspace.root / "examples" / DEMO_ALERT).read_bytes())[0]

@@ -36,3 +36,12 @@ def test_bundled_examples_are_what_the_generator_makes(tmp_path: Path) -> None:
     assert (tmp_path / "alerts" / "consumer-lag.json").read_text() == (
         ROOT / "examples" / "alerts" / "consumer-lag.json"
     ).read_text()
+
+
+def test_every_module_stays_under_400_lines() -> None:
+    """Modules are split before they grow past ~400 lines (one concern each)."""
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in (ROOT / "rca_kit").rglob("*.py")
+    }
+    assert {path: n for path, n in sizes.items() if n > 400} == {}

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from serveproc import ServeProcess
 
 from rca_kit.config import Workspace
+from rca_kit.evidence.window import evidence_window, window_capped
 from rca_kit.exceptions import AlertFormatError, InputError
 from rca_kit.intake import parse_alerts
 from rca_kit.intake.identity import alert_identity, alertmanager_fingerprint, source_identity
-from rca_kit.pipeline import evidence_window, window_capped
 from rca_kit.register import Register
 from rca_kit.register import queue as work
 from rca_kit.testing import one_line_error
