@@ -7,12 +7,14 @@ Cheap on purpose: no kernel, no server, no database.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import click
@@ -20,7 +22,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from rca_kit import config, library, outcome
+from rca_kit import config, library, outcome, provenance
 from rca_kit.cli import cli
 from rca_kit.evidence import vocabulary
 from rca_kit.evidence.load import Evidence
@@ -231,6 +233,25 @@ def test_the_evidence_api_is_in_docs_evidence() -> None:
         assert f"`{name}" in text or f", `{name}`" in text, f"Evidence.{name} is not documented"
 
 
+def test_the_provenance_fields_are_in_docs_evidence(tmp_path: Path) -> None:
+    """Every field of an evidence notebook's metadata.rca_kit, as `describe` and `seal` write it."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.ipynb").write_text("{}", encoding="utf-8")
+    (tmp_path / "s.yaml").write_text("id: s", encoding="utf-8")
+    workspace = SimpleNamespace(
+        root=tmp_path, templates_dir=tmp_path / "templates", library_dir=tmp_path
+    )
+    spec = SimpleNamespace(id="s", version=1, template="t.ipynb", path=tmp_path / "s.yaml")
+    snapshot = SimpleNamespace(sha256="a", manifest_sha256="b")
+    described = provenance.describe(workspace, spec, snapshot, "c")  # type: ignore[arg-type]
+    nested = [k for v in described.values() if isinstance(v, dict) for k in v]
+    text = _read("evidence.md")
+    names = [*described, *nested, "kernel", "name", "python", "packages", *provenance.PACKAGES]
+    for name in names:
+        assert f"`{name}`" in text, f"provenance field {name} is not in docs/evidence.md"
+    assert provenance.SCHEMA in text
+
+
 # hypotheses -------------------------------------------------------------------------------------
 
 
@@ -250,6 +271,50 @@ def test_the_spec_example_in_docs_hypotheses_is_a_valid_spec() -> None:
     assert blocks, "docs/hypotheses.md shows no complete spec"
     for block in blocks:
         library._Spec.model_validate(yaml.safe_load(block))
+
+
+# the workbench ----------------------------------------------------------------------------------
+
+
+def _widget_signatures() -> dict[str, list[str]]:
+    """Each widget rca_kit.widgets exports → its constructor's parameter names (read from the
+    source: ipywidgets is an optional extra)."""
+    package = ROOT / "rca_kit" / "widgets"
+    init = ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
+    exported = next(
+        ast.literal_eval(node.value)
+        for node in init.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__"
+    )
+    found: dict[str, list[str]] = {}
+    for path in sorted(package.glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and node.name in exported:
+                method = next(
+                    n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"
+                )
+                args = method.args
+                names = [a.arg for a in [*args.args, *args.kwonlyargs] if a.arg != "self"]
+                found[node.name] = names + ([args.kwarg.arg] if args.kwarg else [])
+    assert set(found) == set(exported), "a widget in rca_kit.widgets.__all__ has no class"
+    return found
+
+
+def test_the_widgets_and_their_parameters_are_in_docs_lab() -> None:
+    text = _read("lab.md")
+    for widget, parameters in _widget_signatures().items():
+        assert f"`{widget}(" in text, f"{widget} is not in docs/lab.md"
+        for name in parameters:
+            assert re.search(rf"\b{name}\b", text), f"{widget}({name}=…) is not in docs/lab.md"
+
+
+def test_the_triage_audit_events_are_in_docs_lab() -> None:
+    text = _read("lab.md")
+    sources = [ROOT / "rca_kit" / "register" / "reruns.py", ROOT / "rca_kit" / "triage.py"]
+    actions = {a for s in sources for a in re.findall(r'action="([\w.]+)"', s.read_text())}
+    assert actions, "no audit actions found in the triage code"
+    for action in sorted(actions):
+        assert f"`{action}`" in text, f"audit event {action} is not in docs/lab.md"
 
 
 # links and pointers -----------------------------------------------------------------------------
@@ -288,6 +353,13 @@ def test_every_relative_link_resolves(page: Path) -> None:
             assert anchor in _anchors(dest.read_text(encoding="utf-8")), (
                 f"{page.name}: link {target}: no heading with that anchor"
             )
+
+
+def test_every_docs_page_is_listed_in_the_readme() -> None:
+    """README.md's Documentation section links every page of docs/."""
+    section = _sections((ROOT / "README.md").read_text(encoding="utf-8"))["Documentation"]
+    for page in sorted(DOCS.glob("*.md")):
+        assert f"](docs/{page.name})" in section, f"docs/{page.name} is not listed in README.md"
 
 
 PRODUCT = [
