@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from rca_kit.cli.base import SIGPIPE_EXIT, closed
 from rca_kit.testing import one_line_error
 
 Rca = Callable[..., subprocess.CompletedProcess[str]]
@@ -68,3 +71,44 @@ def test_init_scaffolds_a_working_workspace(rca: Rca, tmp_path: Path) -> None:
     assert rca("init", str(tmp_path / "new"), cwd=tmp_path).returncode == 0
     assert rca("library", "lint", cwd=tmp_path / "new").returncode == 0
     assert "already exists" in one_line_error(rca("init", str(tmp_path / "new"), cwd=tmp_path))
+
+
+def test_output_whose_reader_went_away_ends_quietly(workspace_dir: Path) -> None:
+    """`rca … | head -1` with head gone before rca writes a byte: exit 141, as SIGPIPE ends
+    other Unix tools, and nothing on stderr (no error line, no "Exception ignored" from
+    Python's final flush), for commands, their --json and click's own help text."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RCA_WORKSPACE", "RCA_DATABASE_URL")}
+    rca = str(Path(sys.executable).parent / "rca")
+    for args in (
+        ("register", "list"),
+        ("register", "list", "--json"),
+        ("library", "list"),
+        ("--help",),
+    ):
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            done = subprocess.run(
+                [rca, *args],
+                cwd=workspace_dir,
+                env=env,
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            os.close(write)
+        assert (done.returncode, done.stderr) == (SIGPIPE_EXIT, ""), args
+
+
+def test_only_a_pipe_whose_reader_went_away_counts_as_closed(tmp_path: Path) -> None:
+    """A broken pipe of some other kind (a worker's) is still an error with a message."""
+    read, write = os.pipe()
+    with open(write, "wb") as stream:
+        assert not closed(stream)
+        os.close(read)
+        assert closed(stream)
+    with (tmp_path / "out.txt").open("w") as regular:
+        assert not closed(regular)
+    assert not closed(object())

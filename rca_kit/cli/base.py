@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import select
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -16,6 +19,10 @@ from ..exceptions import RcaKitError
 from ..inert import one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
+# how a command whose reader went away ends (`rca register list | head -1`): silently, with the
+# status a shell reports for a tool that SIGPIPE ended (`seq 1000000 | head -1`: 128 + 13), so
+# `set -o pipefail` scripts see output was cut short, as they do for every other Unix tool
+SIGPIPE_EXIT = 141
 
 
 def echo(text: object, *, err: bool = False) -> None:
@@ -31,9 +38,70 @@ def _fail(exc: RcaKitError) -> None:
     sys.exit(exc.exit_code)
 
 
+def closed(stream: Any) -> bool:
+    """Whether `stream` is a pipe or socket whose reader has gone away (a terminal, a file or a
+    stream without a descriptor is not; where poll is missing, any broken pipe is taken as it)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+
+
+def end_quietly() -> NoReturn:
+    """Stop at once without a word: what is left for a closed stdout or stderr goes to
+    /dev/null, so Python's final flush has nothing to complain about either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        if closed(stream):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    sys.exit(SIGPIPE_EXIT)
+
+
+@contextmanager
+def output_cut_short() -> Iterator[None]:
+    """A broken pipe on stdout or stderr ends quietly (`end_quietly`); any other propagates."""
+    try:
+        yield
+    except BrokenPipeError:
+        if closed(sys.stdout) or closed(sys.stderr):
+            end_quietly()
+        raise
+
+
+class RcaGroup(click.Group):
+    """The root group: help and version text whose reader went away ends as commands do
+    (click itself would exit 1)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with output_cut_short():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with output_cut_short():
+            return super().invoke(ctx)
+
+
+def _fail_os(exc: OSError) -> None:
+    where = f": {exc.filename}" if exc.filename else ""
+    _fail(RcaKitError(f"{exc.strerror or exc}{where}", hint="check the disk and folder"))
+
+
 def handled(func: F) -> F:
     """Turn RcaKitError into one line on stderr and its exit code (no traceback); so too a
-    database that cannot be reached or used (exit 1), which is not a bug of rca-kit."""
+    database that cannot be reached or used (exit 1), which is not a bug of rca-kit. Output
+    whose reader went away ends the command quietly (`SIGPIPE_EXIT`)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,9 +112,12 @@ def handled(func: F) -> F:
         except KeyboardInterrupt:  # Ctrl-C: what was running is recorded; no traceback
             echo("rca: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError as exc:  # `| head -1`; not a pipe of our own (a worker's)
+            if closed(sys.stdout) or closed(sys.stderr):
+                end_quietly()
+            _fail_os(exc)
         except OSError as exc:  # the machine, not rca-kit: a full disk, a read-only folder
-            where = f": {exc.filename}" if exc.filename else ""
-            _fail(RcaKitError(f"{exc.strerror or exc}{where}", hint="check the disk and folder"))
+            _fail_os(exc)
         except Exception as exc:
             if not _database_error(exc):
                 raise
@@ -85,7 +156,7 @@ def actor() -> str:
         return "unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RcaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--workspace",
     "-w",
