@@ -33,7 +33,7 @@ import jinja2
 from ..exceptions import InputError
 from ..figures import PLOTLY_MIMETYPE, figure_height, script_json
 from ..fsutil import atomic_write
-from ..inert import inert_figure, one_line
+from ..inert import inert_figure, one_line, shown
 
 PAGE_FIGURE = "application/vnd.rca-kit.page-figure+json"  # rca-kit's own, never the notebook's
 # representations that nbconvert's lab template renders inert (HTML and Markdown cleaned)
@@ -231,12 +231,7 @@ def export_evidence_page(notebook: Path, out: Path, *, plotly_src: str) -> Path:
     """Write the HTML page of an evidence notebook to `out` (atomically) and return it; the
     page loads plotly.js from `plotly_src`, relative to `out` (e.g. "../assets/plotly-….js")."""
     src = _checked_src(plotly_src)
-    try:
-        document = json.loads(notebook.read_bytes())
-    except (OSError, ValueError, RecursionError) as exc:
-        raise InputError(f"cannot read the evidence notebook: {exc}", where=str(notebook)) from None
-    if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
-        raise InputError("not a notebook (no list of cells)", where=str(notebook))
+    document = _read(notebook)
     try:
         page, figures = _page_notebook(document)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a shape nbformat rejects
@@ -249,6 +244,42 @@ def export_evidence_page(notebook: Path, out: Path, *, plotly_src: str) -> Path:
             "figures": script_json({"figures": figures, "plotly": src, "config": CONFIG}),
         },
     }
+    from nbformat import ValidationError
+
+    shapes = (AttributeError, KeyError, TypeError, ValueError, ValidationError)
     with _lock:  # one exporter per process; its jinja environment is not shared across threads
-        html, _ = _exporter().from_notebook_node(page, resources=resources)
+        try:
+            html, _ = _exporter().from_notebook_node(page, resources=resources)
+        except (*shapes, jinja2.TemplateError) as exc:  # valid, yet nbconvert cannot show it
+            problem = one_line(f"{type(exc).__name__}: {exc}", 200)
+            raise InputError(f"nbconvert cannot show it: {problem}", where=str(notebook)) from exc
     return atomic_write(out, html)
+
+
+def _read(notebook: Path) -> dict[str, Any]:
+    """The notebook's JSON, checked against the nbformat 4 schema (as nbconvert reads it):
+    anything else is an InputError naming the notebook and, in one line, what is wrong."""
+    try:
+        document = json.loads(notebook.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise InputError(f"cannot read the evidence notebook: {exc}", where=str(notebook)) from None
+    if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
+        raise InputError("not a notebook (no list of cells)", where=str(notebook))
+    if document.get("nbformat") != 4:
+        raise InputError(
+            f"not an nbformat 4 notebook (nbformat {shown(document.get('nbformat'))})",
+            where=str(notebook),
+        )
+    from nbformat import ValidationError, validator
+
+    try:
+        validator.validate(document, relax_add_props=True)
+    except ValidationError as exc:
+        message, instance = str(exc.message), repr(getattr(exc, "instance", None))
+        if message.startswith(instance):  # "{…the whole cell…} is not valid under …"
+            message = shown(exc.instance) + message[len(instance) :]
+        where = one_line(getattr(exc, "json_path", "$"), 80)
+        raise InputError(
+            f"not a valid notebook: {one_line(message, 160)} at {where}", where=str(notebook)
+        ) from None
+    return document
