@@ -22,12 +22,15 @@ from playwright.sync_api import Browser, sync_playwright
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-# what a page references: links, scripts, images and frames, plus the ids anchors point at
+# what a page references: links, scripts, stylesheets, images and frames, plus the ids anchors
+# point at, and whether JupyterLab's theme (an evidence page's stylesheet) applies
 REFERENCES = """() => ({
   links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
-  sources: [...document.querySelectorAll('[src]')].map(e => e.getAttribute('src')),
+  sources: [...document.querySelectorAll('[src], link[href]')].map(
+    e => e.getAttribute(e.tagName === 'LINK' ? 'href' : 'src')),
   ids: [...document.querySelectorAll('[id]')].map(e => e.id),
   missing: document.querySelectorAll('.figure.missing').length,
+  themed: getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim(),
 })"""
 
 
@@ -132,6 +135,11 @@ def test_an_evidence_page_draws_its_figure(demo: Investigated, browser: Browser)
     # nbconvert's heading permalinks point at ids its HTML sanitizer removed: not files
     assert_sound(seen, page, anchors=False)
     assert seen.plots >= 1
+    # styled by the reports' one stylesheet, which the Content-Security-Policy let in
+    assert [s for s in seen.references["sources"] if s.endswith(".css")] == [
+        f"../assets/{p.name}" for p in (demo.reports / "assets").glob("*.css")
+    ]
+    assert seen.references["themed"]
 
 
 def test_the_register_draws_its_backlog(demo: Investigated, browser: Browser) -> None:

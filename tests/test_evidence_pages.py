@@ -1,18 +1,40 @@
 """An evidence notebook's page, without a browser (tests/test_evidence_notebooks.py and
-tests/test_browser.py open real ones in Chromium): what an invalid notebook is told."""
+tests/test_browser.py open real ones in Chromium): the stylesheet pages share, and what an
+invalid notebook is told."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 from rca_kit.exceptions import InputError
-from rca_kit.report.evidence_pages import export_evidence_page
+from rca_kit.figures import PLOTLY_MIMETYPE
+from rca_kit.report import evidence_links
+from rca_kit.report.assets import holds_what_its_name_says, relative_src
+from rca_kit.report.evidence_pages import export_evidence_page, stylesheet_asset
 
 PLOTLY = "../assets/plotly.min.js"
+STYLE = re.compile(r'<style type="text/css">(.*?)</style>', re.DOTALL)
+
+
+def evidence_notebook(path: Path) -> Path:
+    """A small executed notebook: headings, code, a stream, a figure."""
+    figure = {"data": [{"type": "scatter", "x": [1, 2], "y": [3, 4]}], "layout": {}}
+    run = nbformat.v4.new_code_cell("import plotly\nfigure.show()", execution_count=1)
+    run.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="lag 42 s\n"),
+        nbformat.v4.new_output("display_data", {PLOTLY_MIMETYPE: figure, "text/plain": "fig"}),
+    ]
+    document = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# Backpressure\n## Ingest rate"), run]
+    )
+    nbformat.write(document, path)
+    return path
 
 
 def v4(*cells: dict[str, Any], **metadata: Any) -> dict[str, Any]:
@@ -68,3 +90,48 @@ def test_an_invalid_notebook_is_one_line_naming_it(case: str, tmp_path: Path) ->
     assert "\n" not in text
     assert len(text) < len(str(notebook)) + 260
     assert not out.exists()
+
+
+def test_pages_link_one_shared_stylesheet(tmp_path: Path) -> None:
+    """nbconvert's ~260 KB of CSS is one content-named file in reports/assets/, linked by a
+    relative URL the Content-Security-Policy admits; without it, a page carries the same CSS."""
+    notebook = evidence_notebook(tmp_path / "02-backpressure.ipynb")
+    reports = tmp_path / "reports"
+    out = reports / "inv-1" / "backpressure.html"
+    css = stylesheet_asset(reports)
+    assert css.parent == reports / "assets"
+    assert re.fullmatch(r"nbconvert-lab-[0-9.]+-[0-9a-f]{12}\.css", css.name), css.name
+    assert holds_what_its_name_says(css)
+    assert stylesheet_asset(reports) == css
+    assert [p.name for p in css.parent.iterdir()] == [css.name]  # nothing temporary left
+    export_evidence_page(notebook, out, plotly_src=PLOTLY, stylesheet_src=relative_src(out, css))
+    linked = out.read_text(encoding="utf-8")
+    alone = export_evidence_page(notebook, tmp_path / "alone.html", plotly_src=PLOTLY)
+    inline = alone.read_text(encoding="utf-8")
+    assert f'<link href="../assets/{css.name}" rel="stylesheet"/>' in linked
+    assert "<style" not in linked
+    assert "style-src 'self' 'unsafe-inline';" in linked
+    assert "\n".join(STYLE.findall(inline)).encode() == css.read_bytes()
+    assert len(css.read_bytes()) > 200_000
+    assert len(linked) < 20_000 < len(inline) - 200_000
+
+
+def test_a_page_is_exported_again_when_its_stylesheet_is_gone(tmp_path: Path) -> None:
+    """A fresh page is kept as it is; one whose stylesheet was deleted or cut short is
+    exported again, and the stylesheet written again."""
+    notebook = evidence_notebook(tmp_path / "02-backpressure.ipynb")
+    reports = tmp_path / "reports"
+    first = evidence_links.evidence_page(str(notebook), reports, "inv-1", "backpressure")
+    assert first.problem is None
+    assert first.path is not None
+    css = stylesheet_asset(reports)
+    written = first.path.stat().st_mtime_ns
+    assert evidence_links.evidence_page(str(notebook), reports, "inv-1", "backpressure") == first
+    assert first.path.stat().st_mtime_ns == written
+    for damage in (css.unlink, lambda: css.write_bytes(css.read_bytes()[:1000])):
+        damage()
+        assert not holds_what_its_name_says(css)
+        assert evidence_links.evidence_page(str(notebook), reports, "inv-1", "backpressure")
+        assert holds_what_its_name_says(css)
+        assert first.path.stat().st_mtime_ns > written
+        written = first.path.stat().st_mtime_ns

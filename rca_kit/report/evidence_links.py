@@ -1,15 +1,20 @@
 """Evidence notebooks as pages a reader can open: reports/<investigation_id>/<hypothesis_id>.html
-beside the review, exported again only when the notebook (or the shared plotly.js) changed."""
+beside the review, exported again only when the notebook or the shared plotly.js changed, or
+the stylesheet the page links is gone."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import unquote
 
 from ..inert import one_line
-from .assets import plotly_asset, relative_src
-from .evidence_pages import export_evidence_page
+from .assets import holds_what_its_name_says, plotly_asset, relative_src
+from .evidence_pages import export_evidence_page, stylesheet_asset
 from .html import safe_name
+
+_STYLESHEET = re.compile(r'<link href="([^"]+)" rel="stylesheet"')
 
 
 def evidence_page_path(reports_dir: Path, investigation_id: str, hypothesis_id: str) -> Path | None:
@@ -41,8 +46,11 @@ def evidence_page(
     if _fresh(out, Path(notebook), asset.name):
         return EvidencePage(out)
     try:
+        styles = relative_src(out, stylesheet_asset(reports_dir))
         return EvidencePage(
-            export_evidence_page(Path(notebook), out, plotly_src=relative_src(out, asset))
+            export_evidence_page(
+                Path(notebook), out, plotly_src=relative_src(out, asset), stylesheet_src=styles
+            )
         )
     except Exception as exc:  # a kernel wrote the file: whatever it holds, the review is
         # still written, and names the notebook and why it has no page
@@ -50,10 +58,17 @@ def evidence_page(
 
 
 def _fresh(out: Path, notebook: Path, asset_name: str) -> bool:
-    """The page was exported from this notebook as it now is, for the current plotly.js."""
+    """The page was exported from this notebook as it now is, for the current plotly.js, and
+    the stylesheet it links is still there, whole (checked without exporting anything)."""
     try:
         if out.stat().st_mtime_ns < notebook.stat().st_mtime_ns:
             return False
-        return asset_name in out.read_text(encoding="utf-8", errors="replace")
+        text = out.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
+    linked = _STYLESHEET.search(text.split("</head>", 1)[0])
+    return (
+        asset_name in text
+        and linked is not None
+        and holds_what_its_name_says(out.parent / unquote(linked[1]))
+    )

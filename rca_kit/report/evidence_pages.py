@@ -12,8 +12,13 @@ page is nbconvert's lab template with `sanitize_html=True` and then some:
   fixed script with plotly.js loaded from `plotly_src` (a relative URL: the reports folder's
   shared copy), never by the notebook's own HTML;
 - the page loads nothing from the network (no require.js, MathJax or widget scripts) and a
-  Content-Security-Policy allows only that fixed script (and what it loads), inline styles and
-  data: images, so nothing the sanitizer missed could run or fetch.
+  Content-Security-Policy allows only that fixed script (and what it loads), stylesheets from
+  the page's own folders, inline styles and data: images, so nothing the sanitizer missed could
+  run or fetch;
+- the ~260 KB of CSS nbconvert's lab template puts in every page (JupyterLab's, its light
+  theme's, code highlighting) is one shared file, `reports/assets/nbconvert-lab-<version>-
+  <sha12>.css` (`stylesheet_asset`), linked by `stylesheet_src`; without it, the page carries
+  the CSS itself.
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ from ..exceptions import InputError
 from ..figures import PLOTLY_MIMETYPE, figure_height, script_json
 from ..fsutil import atomic_write
 from ..inert import inert_figure, one_line, shown
+from .assets import content_name, shared_asset
+from .evidence_markup import clean_html
 
 PAGE_FIGURE = "application/vnd.rca-kit.page-figure+json"  # rca-kit's own, never the notebook's
 # representations that nbconvert's lab template renders inert (HTML and Markdown cleaned)
 KEPT = ("text/html", "text/markdown", "text/plain", "text/latex", "image/png", "image/jpeg")
 CONFIG = {"displaylogo": False, "responsive": True}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_STYLE = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.IGNORECASE | re.DOTALL)
+_STYLE_BLOCK = re.compile(r'<style type="text/css">(.*?)</style>', re.DOTALL)
 
 # reads its data from the element right before it, never by id (ids are stripped from the
 # notebook's HTML, but the script does not depend on that)
@@ -78,6 +85,13 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block notebook_css -%}
+{%- if resources.rca_kit.stylesheet -%}
+<link rel="stylesheet" href="{{ resources.rca_kit.stylesheet | e }}">
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{%- endblock notebook_css -%}
 {%- block data_other -%}
 {%- set figure = output.data.get('application/vnd.rca-kit.page-figure+json') -%}
 {%- if figure -%}
@@ -94,44 +108,6 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 _lock = threading.Lock()
 
-# what HTML and Markdown in a notebook may use on the page: text structure, no ids (the page's
-# own elements are found by id), no styles, no images or frames (requests), no scripts
-_TAGS = frozenset(
-    {
-        *("a", "abbr", "acronym", "b", "blockquote", "br", "caption", "code", "dd", "del"),
-        *("details", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i"),
-        *("kbd", "li", "ol", "p", "pre", "s", "samp", "small", "span", "strong", "sub"),
-        *("summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "var"),
-    }
-)
-_ATTRIBUTES = {
-    "*": ["class"],
-    "a": ["href", "title"],
-    "abbr": ["title"],
-    "acronym": ["title"],
-    "table": ["border"],
-    "td": ["colspan", "rowspan"],
-    "th": ["colspan", "rowspan"],
-}
-
-
-def clean_html(element: Any) -> str:
-    """nbconvert's `clean_html` filter for this page: untrusted HTML (outputs, Markdown) with
-    only the tags and attributes above; anything else is shown escaped, as text."""
-    import bleach  # type: ignore[import-untyped]
-
-    text = element.decode() if isinstance(element, bytes) else str(element)
-    text = _STYLE.sub("", text)  # pandas' table styles would read as text; the rest is escaped
-    return str(
-        bleach.clean(
-            text,
-            tags=_TAGS,
-            attributes=_ATTRIBUTES,
-            protocols={"http", "https", "mailto"},
-            strip_comments=True,
-        )
-    )
-
 
 @cache
 def _policy() -> str:
@@ -139,7 +115,7 @@ def _policy() -> str:
     return (
         "default-src 'none'; "
         f"script-src 'sha256-{digest}' 'strict-dynamic'; "
-        "style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
+        "style-src 'self' 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
         "form-action 'none'"
     )
 
@@ -151,7 +127,14 @@ def _exporter() -> Any:
 
     defaults = HTMLExporter().default_config  # type: ignore[no-untyped-call]
     priority = defaults.NbConvertBase.display_data_priority
-    config = Config({"NbConvertBase": {"display_data_priority": [PAGE_FIGURE, *priority]}})
+    config = Config(
+        {
+            "NbConvertBase": {"display_data_priority": [PAGE_FIGURE, *priority]},
+            # code highlighting rules come from `_resources` (the user's custom.css, which this
+            # preprocessor would add too, never: a page looks the same whoever exported it)
+            "CSSHTMLHeaderPreprocessor": {"enabled": False},
+        }
+    )
     return HTMLExporter(  # type: ignore[no-untyped-call]
         config=config,
         template_name="lab",
@@ -219,40 +202,83 @@ def _page_notebook(document: Any) -> tuple[Any, list[dict[str, Any]]]:
     return notebook, figures
 
 
-def _checked_src(plotly_src: str) -> str:
-    if not plotly_src or _SCHEME.match(plotly_src) or plotly_src.startswith(("/", "\\")):
-        raise InputError(
-            f"plotly_src must be a relative URL (the reports' shared plotly.js), got {plotly_src!r}"
-        )
-    return plotly_src
+def _relative(url: str, name: str, what: str) -> str:
+    if not url or _SCHEME.match(url) or url.startswith(("/", "\\")):
+        raise InputError(f"{name} must be a relative URL (the reports' shared {what}), got {url!r}")
+    return url
 
 
-def export_evidence_page(notebook: Path, out: Path, *, plotly_src: str) -> Path:
+@cache
+def _pygments_css() -> str:
+    """The code highlighting rules nbconvert's lab template puts in every page."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
+
+    configured = CSSHTMLHeaderPreprocessor(parent=_exporter())  # type: ignore[no-untyped-call]
+    return str(HtmlFormatter(style=configured.style).get_style_defs(configured.highlight_class))
+
+
+def _resources(
+    name: str, figures: list[dict[str, Any]], plotly_src: str, stylesheet_src: str | None
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "inlining": {"css": [] if stylesheet_src else [_pygments_css()]},
+        "rca_kit": {
+            "policy": _policy(),
+            "draw": _DRAW,
+            "figures": script_json({"figures": figures, "plotly": plotly_src, "config": CONFIG}),
+            "stylesheet": stylesheet_src,
+        },
+    }
+
+
+def _render(page: Any, resources: dict[str, Any]) -> str:
+    with _lock:  # one exporter per process; its jinja environment is not shared across threads
+        html, _ = _exporter().from_notebook_node(page, resources=resources)
+    return str(html)
+
+
+@cache
+def _stylesheet() -> tuple[str, bytes]:
+    """(file name, CSS) of the stylesheet evidence pages share: every style nbconvert's lab
+    template puts in a page, as it puts them in the page of an empty notebook."""
+    import nbconvert
+    from nbformat import v4
+
+    blank = v4.new_notebook()  # type: ignore[no-untyped-call]
+    html = _render(blank, _resources("stylesheet", [], "plotly.js", None))
+    css = "\n".join(_STYLE_BLOCK.findall(html.split("</head>", 1)[0])).encode()
+    return content_name(f"nbconvert-lab-{nbconvert.__version__}", css, ".css"), css
+
+
+def stylesheet_asset(reports_dir: Path) -> Path:
+    """The stylesheet evidence pages link, under `reports_dir/assets/` (written if missing or
+    not what its name says)."""
+    return shared_asset(reports_dir, *_stylesheet())
+
+
+def export_evidence_page(
+    notebook: Path, out: Path, *, plotly_src: str, stylesheet_src: str | None = None
+) -> Path:
     """Write the HTML page of an evidence notebook to `out` (atomically) and return it; the
-    page loads plotly.js from `plotly_src`, relative to `out` (e.g. "../assets/plotly-….js")."""
-    src = _checked_src(plotly_src)
+    page loads plotly.js from `plotly_src`, relative to `out` (e.g. "../assets/plotly-….js"),
+    and links `stylesheet_src` (`stylesheet_asset`, relative to `out`), else carries its CSS."""
+    src = _relative(plotly_src, "plotly_src", "plotly.js")
+    css = _relative(stylesheet_src, "stylesheet_src", "stylesheet") if stylesheet_src else None
     document = _read(notebook)
     try:
         page, figures = _page_notebook(document)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a shape nbformat rejects
         raise InputError(f"not a notebook nbconvert can show: {exc}", where=str(notebook)) from None
-    resources = {
-        "metadata": {"name": notebook.stem},
-        "rca_kit": {
-            "policy": _policy(),
-            "draw": _DRAW,
-            "figures": script_json({"figures": figures, "plotly": src, "config": CONFIG}),
-        },
-    }
     from nbformat import ValidationError
 
     shapes = (AttributeError, KeyError, TypeError, ValueError, ValidationError)
-    with _lock:  # one exporter per process; its jinja environment is not shared across threads
-        try:
-            html, _ = _exporter().from_notebook_node(page, resources=resources)
-        except (*shapes, jinja2.TemplateError) as exc:  # valid, yet nbconvert cannot show it
-            problem = one_line(f"{type(exc).__name__}: {exc}", 200)
-            raise InputError(f"nbconvert cannot show it: {problem}", where=str(notebook)) from exc
+    try:
+        html = _render(page, _resources(notebook.stem, figures, src, css))
+    except (*shapes, jinja2.TemplateError) as exc:  # valid, yet nbconvert cannot show it
+        problem = one_line(f"{type(exc).__name__}: {exc}", 200)
+        raise InputError(f"nbconvert cannot show it: {problem}", where=str(notebook)) from exc
     return atomic_write(out, html)
 
 
