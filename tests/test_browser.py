@@ -78,16 +78,16 @@ def visit(browser: Browser, page_path: Path, name: str, *, plots: int) -> Seen:
     return seen
 
 
-def assert_sound(seen: Seen, page_path: Path, *, anchors: bool = True) -> None:
-    """No errors, only local requests, and every relative reference resolves (with
-    `anchors`, every in-page link too)."""
+def assert_sound(seen: Seen, page_path: Path) -> None:
+    """No errors, only local requests, and every relative reference and in-page link
+    resolves."""
     assert seen.errors == []
     assert all(url.startswith("file://") for url in seen.requests), seen.requests
     assert seen.references["missing"] == 0  # every plot found plotly.js
     ids = set(seen.references["ids"])
     for ref in seen.references["links"] + seen.references["sources"]:
         if ref.startswith("#"):
-            assert not anchors or ref[1:] in ids, ref
+            assert ref[1:] in ids, ref
             continue
         if re.match(r"https?://", ref):  # an alert's own link: opened only when clicked
             continue
@@ -132,8 +132,7 @@ def test_an_evidence_page_draws_its_figure(demo: Investigated, browser: Browser)
     demo.page(demo.id)
     page = demo.reports / demo.id / "backpressure.html"
     seen = visit(browser, page, "evidence-backpressure", plots=1)
-    # nbconvert's heading permalinks point at ids its HTML sanitizer removed: not files
-    assert_sound(seen, page, anchors=False)
+    assert_sound(seen, page)
     assert seen.plots >= 1
     # styled by the reports' one stylesheet, which the Content-Security-Policy let in
     assert [s for s in seen.references["sources"] if s.endswith(".css")] == [

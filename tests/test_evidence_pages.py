@@ -1,11 +1,12 @@
 """An evidence notebook's page, without a browser (tests/test_evidence_notebooks.py and
-tests/test_browser.py open real ones in Chromium): the stylesheet pages share, and what an
-invalid notebook is told."""
+tests/test_browser.py open real ones in Chromium): the stylesheet pages share, heading links
+with ids of rca-kit's own, and what an invalid notebook is told."""
 
 from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,64 @@ def test_a_page_is_exported_again_when_its_stylesheet_is_gone(tmp_path: Path) ->
         assert holds_what_its_name_says(css)
         assert first.path.stat().st_mtime_ns > written
         written = first.path.stat().st_mtime_ns
+
+
+class Anchors(HTMLParser):
+    """Every id on a page (with its tag and class) and every in-page link."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.ids: list[tuple[str, str, str]] = []
+        self.links: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("id"):
+            self.ids.append((str(found["id"]), tag, str(found.get("class"))))
+        if tag == "a" and str(found.get("href", "")).startswith("#"):
+            self.links.append(str(found["href"])[1:])
+
+
+def test_heading_links_point_at_ids_rca_kit_gives(tmp_path: Path) -> None:
+    """Each Markdown cell heading gets the next heading-N id and a permalink to it; no text
+    of the notebook names an id (a heading called rca-kit-figure-0, an output's own ids and
+    Markdown headings), every in-page link has its target and every id is unique."""
+    notebook = evidence_notebook(tmp_path / "02-backpressure.ipynb")
+    document = nbformat.read(notebook, as_version=4)
+    document.cells.append(
+        nbformat.v4.new_markdown_cell(
+            "# rca-kit-figure-0\n<h2 id='rca-kit-figure-0'>posing</h2>\n\n[top](#heading-1)"
+        )
+    )
+    outputs = document.cells[1].outputs
+    outputs.append(nbformat.v4.new_output("display_data", {"text/markdown": "# From output"}))
+    outputs.append(
+        nbformat.v4.new_output(
+            "display_data", {"text/html": '<h3 id="heading-9">spoof</h3><a href="#x">x</a>'}
+        )
+    )
+    nbformat.write(document, notebook)
+    out = export_evidence_page(notebook, tmp_path / "page.html", plotly_src=PLOTLY)
+    page = Anchors(out.read_text(encoding="utf-8"))
+    ids = [name for name, _, _ in page.ids]
+    assert len(ids) == len(set(ids)), ids
+    headings = [(name, tag) for name, tag, _ in page.ids if name.startswith("heading-")]
+    assert headings == [
+        ("heading-1", "h1"),
+        ("heading-2", "h2"),
+        ("heading-3", "h1"),
+        ("heading-4", "h2"),
+    ]
+    assert [(name, tag) for name, tag, css in page.ids if "rca-kit-figure" in css] == [
+        ("rca-kit-figure-0", "div")
+    ]
+    assert {n for n in ids if not n.startswith("cell-id=")} == {
+        "heading-1",
+        "heading-2",
+        "heading-3",
+        "heading-4",
+        "rca-kit-figure-0",
+    }
+    assert page.links.count("heading-1") == 2  # its permalink, and the notebook's own link
+    assert set(page.links) - set(ids) == {"x"}  # only the output's own link has no target

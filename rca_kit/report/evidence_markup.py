@@ -5,6 +5,10 @@ through its `clean_html` filter (the exporter's `sanitize_html`); on evidence pa
 is `clean_html` below: the tags and attributes listed here, no ids (the page's own elements are
 found by id), no styles, no images or frames (requests), no scripts; anything else is shown
 escaped, as text.
+
+Headings of Markdown cells then get ids and permalinks of rca-kit's own (`heading_anchors`):
+`heading-1`, `heading-2`… in page order, never a name taken from the notebook, so no text in
+it can choose an id (nbconvert's own anchors, named after the heading's text, are off).
 """
 
 from __future__ import annotations
@@ -13,6 +17,15 @@ import re
 from typing import Any
 
 _STYLE = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.IGNORECASE | re.DOTALL)
+# a heading in `clean_html`'s output: only a class attribute is left, headings never nest, and
+# `<` is escaped everywhere but in tags (attribute values included), so this finds only headings
+_HEADING = re.compile(r'<h([1-6])((?: class="[^"<>]*")?)>(.*?)</h\1>', re.DOTALL)
+# permalinks show when the heading is pointed at (nbconvert's lab styles hide them)
+HEADING_CSS = """
+.jp-RenderedMarkdown a.anchor-link { display: inline; visibility: hidden; margin-left: 8px;
+  text-decoration: none; }
+.jp-RenderedMarkdown :is(h1, h2, h3, h4, h5, h6):hover > a.anchor-link { visibility: visible; }
+"""
 
 _TAGS = frozenset(
     {
@@ -49,3 +62,17 @@ def clean_html(element: Any) -> str:
             strip_comments=True,
         )
     )
+
+
+def heading_anchors(html: str, resources: Any) -> str:
+    """`html` (a Markdown cell after `clean_html`) with each heading given the page's next
+    `heading-N` id and a permalink to it; `resources.rca_kit.headings` counts them per page."""
+    seen: list[str] = resources["rca_kit"]["headings"]
+
+    def anchored(heading: re.Match[str]) -> str:
+        seen.append(f"heading-{len(seen) + 1}")
+        level, attributes, text = heading.groups()
+        link = f'<a class="anchor-link" href="#{seen[-1]}">¶</a>'
+        return f'<h{level} id="{seen[-1]}"{attributes}>{text}{link}</h{level}>'
+
+    return _HEADING.sub(anchored, str(html))

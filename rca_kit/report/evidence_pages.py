@@ -40,7 +40,7 @@ from ..figures import PLOTLY_MIMETYPE, figure_height, script_json
 from ..fsutil import atomic_write
 from ..inert import inert_figure, one_line, shown
 from .assets import content_name, shared_asset
-from .evidence_markup import clean_html
+from .evidence_markup import HEADING_CSS, clean_html, heading_anchors
 
 PAGE_FIGURE = "application/vnd.rca-kit.page-figure+json"  # rca-kit's own, never the notebook's
 # representations that nbconvert's lab template renders inert (HTML and Markdown cleaned)
@@ -77,6 +77,8 @@ _DRAW = """
 """
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- from 'celltags.j2' import celltags -%}
+{%- from 'cell_id_anchor.j2' import cell_id_anchor -%}
 {%- block html_head -%}
 <meta http-equiv="Content-Security-Policy" content="{{ resources.rca_kit.policy }}">
 {{ super() }}
@@ -90,8 +92,26 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 <link rel="stylesheet" href="{{ resources.rca_kit.stylesheet | e }}">
 {%- else -%}
 {{ super() }}
+<style type="text/css">{{ resources.rca_kit.css }}</style>
 {%- endif -%}
 {%- endblock notebook_css -%}
+{%- block markdowncell scoped -%}
+<div {{ cell_id_anchor(cell) }} class="jp-Cell jp-MarkdownCell jp-Notebook-cell">
+<div class="jp-Cell-inputWrapper">
+<div class="jp-Collapser jp-InputCollapser jp-Cell-inputCollapser">
+</div>
+<div class="jp-InputArea jp-Cell-inputArea">
+{%- if resources.global_content_filter.include_input_prompt -%}
+{{ self.empty_in_prompt() }}
+{%- endif -%}
+<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput {{ celltags(cell) }}"
+ data-mime-type="text/markdown">
+{{ cell.source | markdown2html | strip_files_prefix | clean_html | heading_anchors(resources) }}
+</div>
+</div>
+</div>
+</div>
+{%- endblock markdowncell -%}
 {%- block data_other -%}
 {%- set figure = output.data.get('application/vnd.rca-kit.page-figure+json') -%}
 {%- if figure -%}
@@ -139,9 +159,10 @@ def _exporter() -> Any:
         config=config,
         template_name="lab",
         sanitize_html=True,
+        exclude_anchor_links=True,  # `heading_anchors` adds rca-kit's own
         extra_loaders=[jinja2.DictLoader({"rca_kit_evidence.html.j2": _TEMPLATE})],
         template_file="rca_kit_evidence.html.j2",
-        filters={"clean_html": clean_html},
+        filters={"clean_html": clean_html, "heading_anchors": heading_anchors},
     )
 
 
@@ -229,6 +250,8 @@ def _resources(
             "draw": _DRAW,
             "figures": script_json({"figures": figures, "plotly": plotly_src, "config": CONFIG}),
             "stylesheet": stylesheet_src,
+            "css": HEADING_CSS,
+            "headings": [],
         },
     }
 
