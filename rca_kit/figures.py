@@ -133,6 +133,26 @@ def display_bundle(figure: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return {PLOTLY_MIMETYPE: shown, "text/html": html, "text/plain": text}, dict(FIGURE_METADATA)
 
 
+def plotted(figure: Any) -> bool:
+    """Whether a figure (plotly JSON, any shape) draws any data point: a test that found nothing
+    to plot leaves empty traces (or none, only lines and shapes), which plotly would draw as an
+    empty chart on a made-up year-2000 axis. Such a figure is not shown anywhere."""
+    data = figure.get("data") if isinstance(figure, dict) else None
+    return isinstance(data, list) and any(_has_points(trace) for trace in data)
+
+
+def _has_points(trace: Any) -> bool:
+    if not isinstance(trace, dict):
+        return False
+    for key in ("x", "y", "z", "values", "lat", "lon", "r", "a", "b"):
+        value = trace.get(key)
+        if isinstance(value, list) and any(v is not None for v in value):  # null: a gap
+            return True
+        if isinstance(value, dict) and value.get("bdata"):  # a typed array, base64-encoded
+            return True
+    return False
+
+
 def is_outcome_figure(output: Any) -> bool:
     """Whether a notebook output (any shape: a kernel wrote it) says it is an outcome's figure."""
     metadata = output.get("metadata") if isinstance(output, dict) else None

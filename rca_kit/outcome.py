@@ -4,6 +4,8 @@
 JupyterLab and nbconvert show (`figures.display_bundle`, every text inert), then the record
 itself: mimetype `application/vnd.rca-kit.outcome.v1+json` (the schema below, without the
 figure) and a one-line `text/plain`. The record it returns is silent when echoed (no `Out[]`).
+An inconclusive outcome, or a figure without a single data point, shows no figure at all (not
+an empty chart): the record keeps none, and its line names the missing data.
 
 `harvest` reads the notebook's bytes once (a regular file, at most MAX_NOTEBOOK_BYTES, no
 symlink followed), takes exactly one record from them, and keeps their sha256 and the
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import OutcomeError
-from .figures import PLOTLY_MIMETYPE, display_bundle, is_outcome_figure
+from .figures import PLOTLY_MIMETYPE, display_bundle, is_outcome_figure, plotted
 from .inert import inert_figure, one_line
 from .models import Outcome, RunResult
 
@@ -119,7 +121,7 @@ def record_outcome(
             "criterion": criterion,
             "summary": summary[:MAX_SUMMARY],
             "missing_data": list(missing_data or []),
-            "figure": _figure_json(figure),
+            "figure": _shown_figure(verdict, _figure_json(figure)),
         }
     )
     if _captured is not None:  # testing.run_inline: no kernel, the caller collects outcomes
@@ -134,9 +136,24 @@ def record_outcome(
     if payload["figure"] is not None:
         data, metadata = display_bundle(inert_figure(payload["figure"]))
         display(data, raw=True, metadata=metadata)
-    text = one_line(f"{verdict} (confidence {float(confidence):.2f}): {summary}", 160)
-    display({MIMETYPE: dict(record), "text/plain": text}, raw=True)
+    display({MIMETYPE: dict(record), "text/plain": _verdict_line(payload)}, raw=True)
     return record
+
+
+def _shown_figure(verdict: str, figure: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The figure an outcome shows: none for an inconclusive one (its data is missing: the
+    record says which) nor one without a single data point (plotly would draw an empty chart
+    on a made-up year-2000 axis)."""
+    return figure if verdict != "inconclusive" and plotted(figure) else None
+
+
+def _verdict_line(payload: dict[str, Any]) -> str:
+    """The record's one line: verdict, confidence and summary, and the missing data if the
+    summary does not name it."""
+    line = f"{payload['verdict']} (confidence {payload['confidence']:.2f}): {payload['summary']}"
+    missing = [m for m in payload["missing_data"] if m not in payload["summary"]]
+    shown_missing = f" Missing: {one_line('; '.join(missing), 300)}" if missing else ""
+    return one_line(line, 160) + shown_missing
 
 
 class Record(dict[str, Any]):
@@ -214,18 +231,29 @@ def _figure_output(notebook: Any) -> dict[str, Any] | None:
     return None
 
 
+def recorded_inconclusive(notebook: Any) -> bool:
+    """Whether a notebook (parsed JSON, any shape) recorded an inconclusive outcome."""
+    try:
+        records = _recorded(notebook)
+    except OutcomeError:
+        return False
+    return any(isinstance(r, dict) and r.get("verdict") == "inconclusive" for r in records)
+
+
 def figure_of(notebook: Any) -> dict[str, Any] | None:
     """The figure of a notebook's outcome, every text in it inert, ready to draw: the figure
     output record_outcome displayed, else (notebooks recorded before it had one) the figure
     inside the record. `notebook` is the parsed JSON of any file: untrusted, any shape."""
+    try:
+        records = _recorded(notebook)
+    except OutcomeError:
+        return None
+    record = records[0] if records and isinstance(records[0], dict) else {}
     figure = _figure_output(notebook)
     if figure is None:
-        try:
-            records = _recorded(notebook)
-        except OutcomeError:
-            return None
-        legacy = records[0].get("figure") if records and isinstance(records[0], dict) else None
+        legacy = record.get("figure")
         figure = legacy if isinstance(legacy, dict) else None
+    figure = _shown_figure(str(record.get("verdict")), figure)
     return inert_figure(figure) if figure is not None else None
 
 
@@ -244,9 +272,10 @@ def harvest(run: RunResult) -> Outcome:
         failed = _errored(run, run.error or str(exc) or type(exc).__name__)
         return replace(failed, notebook_sha256=digest)
     outcome = from_records(run, records)
+    figure = _figure_output(notebook) if outcome.figure is None else outcome.figure
     return replace(
         outcome,
-        figure=_figure_output(notebook) if outcome.figure is None else outcome.figure,
+        figure=_shown_figure(outcome.verdict, figure),
         notebook_sha256=digest,
         provenance=_provenance(notebook),
     )

@@ -134,7 +134,7 @@ def test_figure_of_is_inert_whichever_output_holds_it() -> None:
     existed, the figure inside the record: made inert, and inert once only (`plain` is
     idempotent, so a figure already made inert reads back as it was)."""
     link = '<a href="https://evil.example">R&D</a> &lt;'
-    figure = {"data": [{"name": link}], "layout": {"title": {"text": link}}}
+    figure = {"data": [{"name": link, "x": [1], "y": [2]}], "layout": {"title": {"text": link}}}
     inert = inert_figure(figure)
     assert (
         inert["layout"]["title"]["text"]

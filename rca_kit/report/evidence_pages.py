@@ -7,10 +7,12 @@ page is nbconvert's lab template with `sanitize_html=True` and then some:
   text, and HTML and Markdown cleaned to text structure: `clean_html`, no ids, styles, images
   or scripts); scripts, widgets, mermaid and every other type are dropped, as are output file
   references (`metadata.filenames`);
-- every plotly figure output is drawn by rca-kit's own markup: the figure, every text in it made
-  inert (`inert.inert_figure`) and external image sources removed, as escaped JSON, drawn by one
-  fixed script with plotly.js loaded from `plotly_src` (a relative URL: the reports folder's
-  shared copy), never by the notebook's own HTML;
+- a figure without a single data point, and the figure of an inconclusive outcome, is left out
+  (no empty chart on a made-up axis: the outcome's line names the missing data);
+- every other plotly figure output is drawn by rca-kit's own markup: the figure, every text in
+  it made inert (`inert.inert_figure`) and external image sources removed, as escaped JSON,
+  drawn by one fixed script with plotly.js loaded from `plotly_src` (a relative URL: the
+  reports folder's shared copy), never by the notebook's own HTML;
 - the page loads nothing from the network (no require.js, MathJax or widget scripts) and a
   Content-Security-Policy allows only that fixed script (and what it loads), stylesheets from
   the page's own folders, inline styles and data: images, so nothing the sanitizer missed could
@@ -36,9 +38,10 @@ from typing import Any
 import jinja2
 
 from ..exceptions import InputError
-from ..figures import PLOTLY_MIMETYPE, figure_height, script_json
+from ..figures import PLOTLY_MIMETYPE, figure_height, is_outcome_figure, plotted, script_json
 from ..fsutil import atomic_write
 from ..inert import inert_figure, one_line, shown
+from ..outcome import recorded_inconclusive
 from .assets import content_name, shared_asset
 from .evidence_markup import HEADING_CSS, clean_html, heading_anchors
 
@@ -189,8 +192,11 @@ def _page_notebook(document: Any) -> tuple[Any, list[dict[str, Any]]]:
     node = nbformat.from_dict(copy.deepcopy(document))  # type: ignore[no-untyped-call]
     notebook = rejoin_lines(node)  # type: ignore[no-untyped-call]
     figures: list[dict[str, Any]] = []
+    inconclusive = recorded_inconclusive(notebook)
     for cell in notebook.get("cells", []):
         outputs = cell.get("outputs") if cell.get("cell_type") == "code" else None
+        if isinstance(outputs, list):  # no plot without data: not an empty year-2000 chart
+            outputs[:] = [o for o in outputs if not _unplotted(o, inconclusive)]
         for output in outputs if isinstance(outputs, list) else []:
             if not isinstance(output, dict):
                 continue
@@ -221,6 +227,16 @@ def _page_notebook(document: Any) -> tuple[Any, list[dict[str, Any]]]:
             data.clear()
             data.update(kept)
     return notebook, figures
+
+
+def _unplotted(output: Any, inconclusive: bool) -> bool:
+    """Whether an output is a figure the page leaves out: one without a data point, or the
+    figure of an inconclusive outcome."""
+    data = output.get("data") if isinstance(output, dict) else None
+    figure = data.get(PLOTLY_MIMETYPE) if isinstance(data, dict) else None
+    if not isinstance(figure, dict):
+        return False
+    return not plotted(figure) or (inconclusive and is_outcome_figure(output))
 
 
 def _relative(url: str, name: str, what: str) -> str:
