@@ -286,7 +286,8 @@ def audit() -> None:
 def audit_verify(ctx: click.Context, anchor: Path | None) -> None:
     """Check the audit hash chain and the rows it vouches for; exit 1 at the first edited,
     deleted or (with --anchor) truncated event, or when an evidence notebook is missing or no
-    longer has the bytes its run recorded (each one is named). Keyed events are authenticated
+    longer has the bytes its run recorded, or a frozen snapshot is missing or its manifest or a
+    file of it changed (each one is named). Keyed events are authenticated
     with RCA_AUDIT_KEY (without it, only their linkage is checked, and the output says so)."""
     from ..exceptions import AuditChainError
     from ..register import Register
@@ -299,17 +300,24 @@ def audit_verify(ctx: click.Context, anchor: Path | None) -> None:
         count, head = reg.verify_audit(anchor=expected)
         problems = reg.integrity_problems()
         unkeyed = reg.unauthenticated_events()
-        evidence = reg.evidence_problems()
+        notebooks = reg.evidence_problems()
+        frozen = reg.snapshot_problems()
     finally:
         reg.close()
     if problems:
         raise RcaKitError(f"the database's integrity check failed: {'; '.join(problems)[:500]}")
+    evidence = notebooks + frozen
     if len(evidence) == 1:
         raise AuditChainError(evidence[0])
     if evidence:
         for line in evidence:
             echo(line, err=True)
-        raise AuditChainError(f"{len(evidence)} evidence notebooks do not match the register")
+        counted = [
+            f"{len(found)} {what}{'s' if len(found) > 1 else ''}"
+            for found, what in ((notebooks, "evidence notebook"), (frozen, "snapshot file"))
+            if found
+        ]
+        raise AuditChainError(f"{' and '.join(counted)} do not match the register")
     anchored = f"; contains the anchor at event {expected[0]}" if expected else ""
     echo(f"audit chain intact: {count} events, head {head}{anchored}")
     if unkeyed:

@@ -14,7 +14,7 @@ from ..inert import one_line
 from .schema import runs
 
 
-def _digest(path: Path) -> str | None:
+def file_digest(path: Path) -> str | None:
     """The sha256 of a regular file's bytes (no symlink followed); None if there is none."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -44,7 +44,7 @@ def notebook_problems(conn: sa.Connection) -> list[str]:
             problems.append(f"{where}: no path recorded")
             continue
         path = Path(notebook)
-        found = _digest(path)
+        found = file_digest(path)
         if found is None:
             missing = not path.exists() and not path.is_symlink()
             why = "is missing" if missing else "is not a regular file"

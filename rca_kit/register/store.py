@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..config import RcaToml, parse_duration
 from ..exceptions import NotFoundError
 from ..models import Alert, Outcome
-from . import audit, evidence, notices, queue, tasks
+from . import audit, evidence, notices, queue, snapshots, tasks
 from .ids import new_id, now_iso
 from .migrate import migrate
 from .schema import audit_events, dead_letters, investigations, make_engine, runs, writing
@@ -361,6 +361,11 @@ class Store:
         """Each evidence notebook missing or changed since its run recorded its sha256."""
         with self.engine.connect() as conn:
             return evidence.notebook_problems(conn)
+
+    def snapshot_problems(self) -> list[str]:
+        """Each frozen snapshot missing, or whose manifest or files changed since it was frozen."""
+        with self.engine.connect() as conn:
+            return snapshots.snapshot_problems(conn)
 
     def unauthenticated_events(self) -> int:
         """Keyed audit events that `verify_audit` checked only for linkage: RCA_AUDIT_KEY unset."""
