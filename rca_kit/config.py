@@ -9,13 +9,21 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .exceptions import ConfigError
 
 CONFIG_NAME = "rca.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_ALERT_SPAN = timedelta(minutes=15)  # of the alert itself, at least, in an evidence window
 
 
 def parse_duration(text: str) -> timedelta:
@@ -56,6 +64,25 @@ class EvidenceSection(_Strict):
     # the longest evidence window: a still-firing (or long-firing) alert's window is cut here,
     # counted from the window's start, and the review says so
     max_window: Duration = "6h"
+
+    @field_validator("max_window")
+    @classmethod
+    def _covers_the_alert(cls, value: str, info: ValidationInfo) -> str:
+        """The window opens `before` ahead of the alert and is cut `max_window` after it opens:
+        a shorter `max_window` would end it before the alert started (or just after)."""
+        before = info.data.get("before")
+        if before is None:  # `before` itself is wrong: that error is reported
+            return value
+        shortest = parse_duration(before) + MIN_ALERT_SPAN
+        if parse_duration(value) < shortest:
+            minutes = int(MIN_ALERT_SPAN.total_seconds() // 60)
+            msg = (
+                f"{value!r} is shorter than 'evidence.before' ({before!r}) plus {minutes}m: the "
+                f"window would end before the alert started or within {minutes}m of it; make "
+                f"max_window at least before + {minutes}m"
+            )
+            raise ValueError(msg)
+        return value
 
 
 class FilesSource(_Strict):

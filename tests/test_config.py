@@ -54,6 +54,35 @@ def test_bad_duration_and_bad_toml_are_config_errors(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "[evidence\n"))
 
 
+@pytest.mark.parametrize(
+    ("evidence", "ok"),
+    [
+        ('max_window = "30m"', False),  # shorter than the default before (60m)
+        ('max_window = "60m"', False),  # would end as the alert starts
+        ('max_window = "74m"', False),
+        ('max_window = "75m"', True),  # before + 15 minutes of the alert
+        ('before = "2h"\nmax_window = "90m"', False),
+        ('before = "2h"\nmax_window = "3h"', True),
+        ('before = "10m"\nmax_window = "0m"', False),
+    ],
+)
+def test_max_window_must_reach_past_before(tmp_path: Path, evidence: str, ok: bool) -> None:
+    """A window is cut `max_window` after it opens, `before` ahead of the alert: a max_window
+    under before + 15m is refused in one line naming both keys."""
+    path = write(tmp_path, f"[evidence]\n{evidence}\n")
+    if ok:
+        load_settings(path)
+        return
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "'evidence.max_window'" in message
+    assert "'evidence.before'" in message
+    assert "before the alert started" in message
+    assert info.value.exit_code == 2
+
+
 def test_parse_duration_units() -> None:
     """Durations accept s, m, h and d units and reject anything else."""
     assert parse_duration("90s") == timedelta(seconds=90)
