@@ -24,7 +24,7 @@ from .models import HypothesisSpec, Outcome, VerificationCheck, Window
 from .outcome import harvest
 from .pipeline import job_parameters, open_register
 from .register import Register
-from .report import render_investigation
+from .report import evidence_pages, render_investigation
 from .runner import Job, run_all
 
 RETRY_AFTER = timedelta(hours=6)  # before `verify --due` tries a pending verification again
@@ -223,6 +223,7 @@ def _verify(
             ),
         )
         figures.link_plotly(folder, workspace.reports_dir)
+        evidence_pages.warm_up()  # while the notebooks run elsewhere
         outcome = harvest(run_all([job], workers=1)[0])
         result.outcome, result.check = outcome, check_result
         run_ids = register.record_outcomes(

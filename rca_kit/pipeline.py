@@ -17,7 +17,7 @@ from .library import library_digest, load_library
 from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot
 from .outcome import harvest
 from .register import Register
-from .report import render_investigation
+from .report import evidence_pages, render_investigation
 from .runner import Job, run_all
 from .suspects import rank_suspects
 
@@ -297,6 +297,7 @@ class Step:
         if resuming:
             recovery.discard_unrecorded([job.output for job in jobs])
         figures.link_plotly(folder, workspace.reports_dir)
+        evidence_pages.warm_up()  # while the notebooks run elsewhere
         results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
         # scored only against the very snapshot the register recorded (one edited meanwhile
         # fails the investigation)

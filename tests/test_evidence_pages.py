@@ -1,6 +1,6 @@
 """An evidence notebook's page, without a browser (tests/test_evidence_notebooks.py and
 tests/test_browser.py open real ones in Chromium): the stylesheet pages share, heading links
-with ids of rca-kit's own, and what an invalid notebook is told."""
+with ids of rca-kit's own, what an invalid notebook is told, and the work an export skips."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 
 from rca_kit.exceptions import InputError
 from rca_kit.figures import PLOTLY_MIMETYPE
-from rca_kit.report import evidence_links
+from rca_kit.report import evidence_links, evidence_pages
 from rca_kit.report.assets import holds_what_its_name_says, relative_src
+from rca_kit.report.evidence_markup import clean_code, clean_html
 from rca_kit.report.evidence_pages import export_evidence_page, stylesheet_asset
 
 PLOTLY = "../assets/plotly.min.js"
@@ -197,3 +198,62 @@ def test_heading_links_point_at_ids_rca_kit_gives(tmp_path: Path) -> None:
     }
     assert page.links.count("heading-1") == 2  # its permalink, and the notebook's own link
     assert set(page.links) - set(ids) == {"x"}  # only the output's own link has no target
+
+
+def test_code_stays_as_pygments_wrote_it_and_anything_else_is_cleaned() -> None:
+    """Highlighted code (every `<` of the source escaped, only div, pre and span with a class
+    added) is kept as it is; a single other tag or attribute sends it through clean_html."""
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    source = "x = '<script>alert(1)</script>' & 1  # <img src=x onerror=y>\nprint(x)"
+    highlighted = Highlight2HTML(pygments_lexer="ipython3")(source)
+    assert "highlight hl-ipython3" in highlighted
+    assert clean_code(highlighted) == highlighted
+    for tampered in (
+        highlighted.replace('<span class="n">', '<span class="n" onmouseover="y">', 1),
+        highlighted + "<img src=x onerror=y>",
+        '<span class="n" id="rca-kit-figure-0">x</span>',
+        "</div></div><script>x()</script>",
+        '<pre class="a" style="position:fixed">x</pre>',
+    ):
+        cleaned = clean_code(tampered)
+        assert cleaned == clean_html(tampered)
+        for unsafe in ("onmouseover=", "<img", "id=", "<script", "style="):
+            assert unsafe not in cleaned, tampered
+
+
+def test_an_export_runs_bleach_on_the_notebooks_html_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bleach parses the notebook's Markdown and HTML, not the highlighted code of each cell
+    (which was half the time an export took)."""
+    import bleach  # type: ignore[import-untyped]
+
+    calls: list[str] = []
+    original = bleach.clean
+
+    def counted(text: str, **kwargs: Any) -> str:
+        calls.append(text)
+        return str(original(text, **kwargs))
+
+    monkeypatch.setattr(bleach, "clean", counted)
+    notebook = evidence_notebook(tmp_path / "02-backpressure.ipynb")
+    document = nbformat.read(notebook, as_version=4)
+    document.cells.extend(nbformat.v4.new_code_cell(f"y{n} = {n} * 2") for n in range(5))
+    nbformat.write(document, notebook)
+    out = export_evidence_page(notebook, tmp_path / "page.html", plotly_src=PLOTLY)
+    assert len(calls) == 1  # the Markdown cell
+    assert out.read_text(encoding="utf-8").count("highlight hl-ipython3") == 6
+
+
+def test_warm_up_gets_the_exporter_ready_in_the_background() -> None:
+    """`rca investigate` starts it while its notebooks run: nbconvert imported, templates
+    compiled and the stylesheet made before the first page is exported."""
+    for cached in (evidence_pages._exporter, evidence_pages._stylesheet):
+        cached.cache_clear()
+    thread = evidence_pages.warm_up()
+    assert thread.daemon
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert evidence_pages._exporter.cache_info().currsize == 1
+    assert evidence_pages._stylesheet.cache_info().currsize == 1

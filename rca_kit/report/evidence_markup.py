@@ -6,6 +6,11 @@ is `clean_html` below: the tags and attributes listed here, no ids (the page's o
 found by id), no styles, no images or frames (requests), no scripts; anything else is shown
 escaped, as text.
 
+Code is highlighted by pygments, which escapes every `<`, `>` and `&` of the source and adds
+only `div`, `pre` and `span` elements with a class: `clean_code` keeps such markup as it is
+(checked, not assumed: anything else goes through `clean_html`), sparing bleach a parse of
+every token of every cell.
+
 Headings of Markdown cells then get ids and permalinks of rca-kit's own (`heading_anchors`):
 `heading-1`, `heading-2`… in page order, never a name taken from the notebook, so no text in
 it can choose an id (nbconvert's own anchors, named after the heading's text, are off).
@@ -17,6 +22,7 @@ import re
 from typing import Any
 
 _STYLE = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.IGNORECASE | re.DOTALL)
+_CODE_TAG = re.compile(r'</?(?:div|pre|span)(?: class="[\w -]*")?>')
 # a heading in `clean_html`'s output: only a class attribute is left, headings never nest, and
 # `<` is escaped everywhere but in tags (attribute values included), so this finds only headings
 _HEADING = re.compile(r'<h([1-6])((?: class="[^"<>]*")?)>(.*?)</h\1>', re.DOTALL)
@@ -62,6 +68,13 @@ def clean_html(element: Any) -> str:
             strip_comments=True,
         )
     )
+
+
+def clean_code(html: Any) -> str:
+    """Highlighted code as it is when every `<` in it starts a div, pre or span element with
+    at most a class (what pygments writes), else `clean_html` of it."""
+    text = html.decode() if isinstance(html, bytes) else str(html)
+    return text if "<" not in _CODE_TAG.sub("", text) else clean_html(text)
 
 
 def heading_anchors(html: str, resources: Any) -> str:

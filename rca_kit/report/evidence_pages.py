@@ -26,6 +26,7 @@ page is nbconvert's lab template with `sanitize_html=True` and then some:
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import json
@@ -43,7 +44,7 @@ from ..fsutil import atomic_write
 from ..inert import inert_figure, one_line, shown
 from ..outcome import recorded_inconclusive
 from .assets import content_name, shared_asset
-from .evidence_markup import HEADING_CSS, clean_html, heading_anchors
+from .evidence_markup import HEADING_CSS, clean_code, clean_html, heading_anchors
 
 PAGE_FIGURE = "application/vnd.rca-kit.page-figure+json"  # rca-kit's own, never the notebook's
 # representations that nbconvert's lab template renders inert (HTML and Markdown cleaned)
@@ -98,6 +99,13 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 <style type="text/css">{{ resources.rca_kit.css }}</style>
 {%- endif -%}
 {%- endblock notebook_css -%}
+{%- block input -%}
+<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor" data-type="inline">
+<div class="cm-editor cm-s-jupyter">
+{{ cell.source | highlight_code(metadata=cell.metadata) | clean_code }}
+</div>
+</div>
+{%- endblock input -%}
 {%- block markdowncell scoped -%}
 <div {{ cell_id_anchor(cell) }} class="jp-Cell jp-MarkdownCell jp-Notebook-cell">
 <div class="jp-Cell-inputWrapper">
@@ -163,9 +171,14 @@ def _exporter() -> Any:
         template_name="lab",
         sanitize_html=True,
         exclude_anchor_links=True,  # `heading_anchors` adds rca-kit's own
+        optimistic_validation=True,  # once, after the preprocessors (`_read` checked the input)
         extra_loaders=[jinja2.DictLoader({"rca_kit_evidence.html.j2": _TEMPLATE})],
         template_file="rca_kit_evidence.html.j2",
-        filters={"clean_html": clean_html, "heading_anchors": heading_anchors},
+        filters={
+            "clean_html": clean_html,
+            "clean_code": clean_code,
+            "heading_anchors": heading_anchors,
+        },
     )
 
 
@@ -289,6 +302,20 @@ def _stylesheet() -> tuple[str, bytes]:
     html = _render(blank, _resources("stylesheet", [], "plotly.js", None))
     css = "\n".join(_STYLE_BLOCK.findall(html.split("</head>", 1)[0])).encode()
     return content_name(f"nbconvert-lab-{nbconvert.__version__}", css, ".css"), css
+
+
+def warm_up() -> threading.Thread:
+    """Get pages ready to export on a background thread: nbconvert's imports, its templates
+    compiled, the stylesheet (~2 s of CPU, once per process). An investigation calls it as its
+    notebooks start running in their own processes, so that wait hides the cost."""
+    thread = threading.Thread(target=_warm, name="rca-kit-evidence-pages", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm() -> None:
+    with contextlib.suppress(Exception):  # if it fails, the export says why
+        _stylesheet()
 
 
 def stylesheet_asset(reports_dir: Path) -> Path:
