@@ -60,14 +60,29 @@ class Investigated:
 _shared: dict[str, Investigated] = {}
 
 
-def investigated(factory: pytest.TempPathFactory) -> Investigated:
-    """The session's investigation of examples/alerts/consumer-lag.json (made on first use)."""
-    if "demo" not in _shared:
-        root = init_workspace(factory.mktemp("investigated") / "ws")
+def investigated(factory: pytest.TempPathFactory, key: str = "demo") -> Investigated:
+    """The session's investigation of examples/alerts/consumer-lag.json (made on first use);
+    another `key` is another investigation in a workspace of its own, for tests that damage
+    what it wrote."""
+    if key not in _shared:
+        root = init_workspace(factory.mktemp(f"investigated-{key}") / "ws")
         first = Investigated(root, {})
         done = first.rca("investigate", "examples/alerts/consumer-lag.json", "--json")
-        _shared["demo"] = Investigated(root, json.loads(done.stdout))
-    return _shared["demo"]
+        _shared[key] = Investigated(root, json.loads(done.stdout))
+    return _shared[key]
+
+
+def failed_investigation(factory: pytest.TempPathFactory) -> Investigated:
+    """The session's investigation that failed: its workspace has no metrics file."""
+    if "failed" not in _shared:
+        root = init_workspace(factory.mktemp("investigated-failed") / "ws")
+        (root / "examples" / "data" / "metrics.csv").unlink()
+        first = Investigated(root, {})
+        done = first.rca("investigate", "examples/alerts/consumer-lag.json", check=False)
+        assert done.returncode != 0, done.stdout
+        [folder] = (root / "investigations").iterdir()
+        _shared["failed"] = Investigated(root, {"investigation_id": folder.name})
+    return _shared["failed"]
 
 
 def artifacts() -> Path:

@@ -17,8 +17,10 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 from chromium import ARGS, CHROMIUM
-from investigated import Investigated, artifacts, investigated
+from investigated import Investigated, artifacts, failed_investigation, investigated
 from playwright.sync_api import Browser, sync_playwright
+
+from rca_kit.scaffold import init_workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -168,6 +170,37 @@ def test_the_index_links_every_page_it_lists(demo: Investigated, browser: Browse
     assert seen.plots == 1
     assert f"{demo.id}.html" in seen.references["links"]
     assert {"register.html", "library.html"} <= set(seen.references["links"])
+
+
+def test_an_index_of_no_investigations_opens_clean(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A new workspace's index has no plot, says how to start, and every link resolves."""
+    empty = Investigated(init_workspace(tmp_path_factory.mktemp("empty") / "ws"), {})
+    page = empty.page("--index")
+    seen = visit(browser, page, "index-empty", plots=0)
+    assert_sound(seen, page)
+    assert seen.plots == 0
+    assert "No investigations yet" in page.read_text(encoding="utf-8")
+
+
+def test_a_failed_investigations_review_opens_clean(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The review of an investigation that failed before any test ran draws its timeline,
+    says it failed and why, and every link on it resolves; so does the index listing it."""
+    failed = failed_investigation(tmp_path_factory)
+    review = failed.page(failed.id)
+    html = review.read_text(encoding="utf-8")
+    expected = html.count('data-target="')
+    seen = visit(browser, review, "review-failed", plots=expected)
+    assert_sound(seen, review)
+    assert seen.plots == expected
+    assert "status" in seen.references["ids"]
+    index = failed.page("--index")
+    seen = visit(browser, index, "index-failed", plots=0)
+    assert_sound(seen, index)
+    assert f"{failed.id}.html" in seen.references["links"]
 
 
 def test_markup_that_escaped_escaping_could_not_run(demo: Investigated, browser: Browser) -> None:

@@ -47,6 +47,20 @@ def test_the_header_states_the_alert_its_times_and_links(demo: Investigated) -> 
     assert all(rel == "noopener noreferrer" for _, rel, _ in links)
 
 
+def test_an_annotation_that_is_an_alert_link_is_a_link(demo: Investigated) -> None:
+    """runbook_url in the Alert section opens the runbook, as the header's link does (no
+    handle on the page for the target); other annotations stay text."""
+    html = demo.page(demo.id).read_text(encoding="utf-8")
+    alert = html.split("<h2>Alert</h2>", 1)[1].split("<h2>", 1)[0]
+    url = "https://runbooks.example/ConsumerLagHigh"
+    assert (
+        f'<dt>runbook_url</dt><dd><a href="{url}" rel="noopener noreferrer" '
+        f'target="_blank">{url}</a></dd>'
+    ) in alert
+    assert "<dt>summary</dt><dd>ConsumerLagHigh on orders-consumer</dd>" in alert
+    assert re.fullmatch(r"[\d.]+ (s|min|h|d)", fact(html, "Time to notify"))
+
+
 def test_a_long_firing_alert_says_its_window_was_capped(demo: Investigated) -> None:
     """The demo alert fired days before it was investigated: the review names the cap, the
     window kept and the alert's own span."""

@@ -1,6 +1,8 @@
-"""The review's hypotheses: the run that stands for each (reruns replace earlier runs), a
-person's verdict override, the provenance line, the plot (only when the test could judge) and
-the link to the notebook's exported evidence page."""
+"""The review's hypotheses: the run the investigation recorded for each (an analyst's reruns
+listed beside it, never in its place), a person's verdict override, the provenance line, the
+plot (only when the test could judge) and the link to the notebook's exported evidence page.
+Each notebook is checked against the sha256 its run recorded: one missing or changed since is
+named as such, and neither its figure nor its page comes from the file as it now is."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from ..selection import consequences
 from .assets import relative_src
 from .evidence_links import evidence_page
 from .html import Figures
-from .notebooks import plotted, read_notebook
+from .notebooks import NotebookFacts, plotted, run_notebook
 
 VERDICT_ORDER = {"supported": 0, "inconclusive": 1, "errored": 2, "refuted": 3}
 JUDGED = ("supported", "refuted")  # verdicts whose notebook plotted the data it judged
@@ -99,13 +101,20 @@ def hypothesis_views(
     `edits`: what each rerun changed (run id → the parameters its analyst edited).
     """
 
-    def page_of(run: dict[str, Any], name: str) -> dict[str, str | None]:
-        """The relative link to the run's evidence page, or why there is none."""
-        if not links:
-            return {"link": None, "page_problem": None}
-        found = evidence_page(run["notebook"], reports_dir, investigation_id, name)
-        link = relative_src(page, found.path) if found.path else None
-        return {"link": link, "page_problem": found.problem}
+    def page_of(run: dict[str, Any], facts: NotebookFacts, name: str) -> dict[str, Any]:
+        """The relative link to the run's evidence page, or why there is none, and what is
+        wrong with the notebook, if anything."""
+        found = (
+            evidence_page(run["notebook"], reports_dir, investigation_id, name, facts)
+            if links
+            else None
+        )
+        return {
+            "link": relative_src(page, found.path) if found and found.path else None,
+            "page_problem": found.problem if found and not facts.tampered else None,
+            "notebook_state": facts.state,
+            "integrity": facts.problem,
+        }
 
     standing = standing_runs(runs)
     explained = consequences(
@@ -115,7 +124,7 @@ def hypothesis_views(
     views = []
     for run in standing:
         spec = specs.get(run["hypothesis_id"])
-        facts = read_notebook(run["notebook"])
+        facts = run_notebook(run)
         judged = run["verdict"] in JUDGED
         views.append(
             {
@@ -132,7 +141,7 @@ def hypothesis_views(
                     else None
                 ),
                 "judged": judged,
-                **page_of(run, run["hypothesis_id"]),
+                **page_of(run, facts, run["hypothesis_id"]),
                 "notebook_name": Path(run["notebook"]).name if run["notebook"] else None,
                 "consequence_of": explained.get(run["hypothesis_id"]),
                 "provenance": provenance(run, facts.provenance),
@@ -143,7 +152,9 @@ def hypothesis_views(
                     {
                         **rerun,
                         "edited": (edits or {}).get(rerun["id"]) or {},
-                        **page_of(rerun, f"{run['hypothesis_id']}.{rerun['id']}"),
+                        **page_of(
+                            rerun, run_notebook(rerun), f"{run['hypothesis_id']}.{rerun['id']}"
+                        ),
                     }
                     for rerun in run["reruns"]
                 ],

@@ -15,7 +15,14 @@ from ..register import Register, history
 from . import timeline
 from .html import Figures, generated_at, plotly_for, render
 from .hypotheses import hypothesis_views
-from .snapshot import evidence_notes, read_manifest, snapshot_view, window_cap
+from .snapshot import (
+    evidence_notes,
+    integrity_notes,
+    read_manifest,
+    snapshot_view,
+    symptom_onset,
+    window_cap,
+)
 from .trail import chain_head, investigation_trail
 from .verifications import verification_views
 
@@ -37,6 +44,18 @@ def render_investigation(
     out = review_path(reports_dir, investigation_id, standalone=standalone)
     html = render("investigation.html.j2", **review(register, investigation_id, out, specs))
     return atomic_write(out, html)
+
+
+def annotation_views(
+    annotations: Mapping[str, Any], links: Mapping[str, str]
+) -> list[tuple[str, Any, str | None]]:
+    """(key, value, url) per annotation: url is the value when it is one of the alert's links
+    (http(s) only, checked at intake), shown as a link; else None, shown as text."""
+    urls = set(links.values())
+    return [
+        (key, value, value.strip() if isinstance(value, str) and value.strip() in urls else None)
+        for key, value in annotations.items()
+    ]
 
 
 def review(
@@ -94,7 +113,8 @@ def review(
         links=links,
     )
     manifest = read_manifest(investigation.get("folder"))
-    onset = ((manifest or {}).get("context") or {}).get("onset")
+    onset = symptom_onset(manifest)
+    snapshot = snapshot_view(manifest, register.recorded_manifest(investigation_id))
     frozen = [e["at"] for e in trail if e["action"] == "investigation.snapshot_frozen"]
     events = timeline.events(
         alert=alert_row,
@@ -111,7 +131,11 @@ def review(
         "investigation": investigation,
         "alert": alert,
         "alert_row": alert_row,
-        "time_to_detect_s": duration_s(alert_row["starts_at"], alert_row["received_at"]),
+        "onset": onset,
+        # symptom onset (the snapshot's, else the alert's start) → the alerting system fired
+        "time_to_detect_s": duration_s(onset or alert_row["starts_at"], alert_row["starts_at"]),
+        "time_to_notify_s": duration_s(alert_row["starts_at"], alert_row["received_at"]),
+        "annotations": annotation_views(alert.annotations, alert.links),
         "time_to_resolve_s": alert_row["time_to_resolve_s"],
         "window_cap": window_cap(
             register.settings, alert, investigation, frozen[-1] if frozen else None
@@ -125,7 +149,11 @@ def review(
         "review": register.review(investigation_id),
         "history": past,
         "evidence_notes": evidence_notes(manifest),
-        "snapshot": snapshot_view(manifest, register.recorded_manifest(investigation_id)),
+        "snapshot": snapshot,
+        "integrity": integrity_notes(snapshot)
+        + [h["integrity"] for h in hypotheses if h["integrity"]]
+        + [r["integrity"] for h in hypotheses for r in h["reruns"] if r["integrity"]]
+        + [v["integrity"] for v in verifications if v["integrity"]],
         "timeline": timeline.rows(events),
         "timeline_figure": timeline_figure,
         "trail": trail,

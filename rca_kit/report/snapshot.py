@@ -31,6 +31,27 @@ def read_manifest(folder: str | None) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
+def symptom_onset(manifest: dict[str, Any] | None) -> str | None:
+    """The symptom's onset the snapshot recorded (its context's `onset`), if any."""
+    onset = _mapping(_mapping(manifest).get("context")).get("onset")
+    return onset if isinstance(onset, str) and parse_ts(onset) else None
+
+
+def integrity_notes(view: dict[str, Any] | None) -> list[str]:
+    """The integrity banner's lines about the manifest (`snapshot_view`): changed since it
+    was frozen, or not the one the register recorded."""
+    if view is None:
+        return []
+    if not view["intact"]:
+        return ["The snapshot manifest changed after it was frozen (its sha256 no longer matches)"]
+    if not view["as_recorded"]:
+        return [
+            f"The snapshot manifest is not the one the register recorded "
+            f"(sha256 {str(view['manifest_sha256'])[:12]}…, recorded {view['recorded'][:12]}…)"
+        ]
+    return []
+
+
 def snapshot_view(manifest: dict[str, Any] | None, recorded: str | None) -> dict[str, Any] | None:
     """Sources (status, rows, span, problem), files (rows, sha256) and the digests, with
     whether the manifest is as sealed and as the register recorded it."""
@@ -44,7 +65,7 @@ def snapshot_view(manifest: dict[str, Any] | None, recorded: str | None) -> dict
     return {
         "window": manifest.get("window") or {},
         "lookback_start": manifest.get("lookback_start"),
-        "onset": (manifest.get("context") or {}).get("onset"),
+        "onset": symptom_onset(manifest),
         "sources": [_source(s) for s in sources],
         "files": [
             {"name": name, "rows": (info or {}).get("rows"), "sha256": (info or {}).get("sha256")}

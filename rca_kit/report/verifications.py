@@ -11,7 +11,7 @@ from .assets import relative_src
 from .evidence_links import evidence_page
 from .html import Figures
 from .hypotheses import JUDGED
-from .notebooks import notebook_figure, plotted
+from .notebooks import plotted, run_notebook
 
 
 def verification_views(
@@ -41,8 +41,11 @@ def verification_views(
             ),
             None,
         )
+        checked = run_notebook(after)
         target = (
-            evidence_page(after["notebook"], reports_dir, item["id"], after["hypothesis_id"]).path
+            evidence_page(
+                after["notebook"], reports_dir, item["id"], after["hypothesis_id"], checked
+            ).path
             if after and links
             else None
         )
@@ -59,6 +62,7 @@ def verification_views(
                 "before_figure": _plot(before, figures),
                 "after_figure": _plot(after, figures),
                 "link": relative_src(page, target) if target else None,
+                "integrity": checked.problem,
             }
         )
     return found
@@ -67,5 +71,5 @@ def verification_views(
 def _plot(run: dict[str, Any] | None, figures: Figures) -> Any:
     if run is None or run["verdict"] not in JUDGED:
         return None
-    figure = notebook_figure(run["notebook"])
+    figure = run_notebook(run).figure  # none from a notebook changed since its run
     return figures.embed(figure) if figure and plotted(figure) else None
