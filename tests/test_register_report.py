@@ -216,6 +216,35 @@ def test_overdue_tasks_are_marked(governed: Register, tmp_path: Path) -> None:
     assert re.search(r'<span class="n">1</span><span class="label">Overdue</span>', html)
 
 
+def test_the_backlog_puts_overdue_work_first(database_url: str, tmp_path: Path) -> None:
+    """Overdue tasks come first, in rank order, then the rest in rank order; each keeps the
+    rank the register gives it."""
+    settings = RcaToml.model_validate({"register": {"due_days": {"page": 0, "ticket": 30}}})
+    reg = Register(database_url, settings)
+    _, _, [first] = record_investigation(
+        reg, starts_at=ago(2), tasks=(("Scale out {service}", 5, 1, 1),), severity="ticket"
+    )
+    _, _, [second, third] = record_investigation(
+        reg,
+        name="DiskFull",
+        service="ledger",
+        hypothesis_id="disk-pressure",
+        starts_at=ago(1),
+        tasks=(("Expand the volume of {service}", 3, 2, 2), ("Alert earlier", 2, 3, 2)),
+        severity="page",
+    )
+    ranks = {t["id"]: t["rank"] for t in reg.tasks()}
+    assert ranks[first] < ranks[second] < ranks[third]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    html = render_register(reg, tmp_path, today=tomorrow).read_text(encoding="utf-8")
+    reg.close()
+    rows = re.findall(
+        r'<tr id="t-([^"]+)"[^>]*>\s*<td class="num">(\d+)</td>', table(html, "backlog")
+    )
+    assert rows == [(second, str(ranks[second])), (third, str(ranks[third])), (first, "1")]
+    assert "overdue first" in html
+
+
 def test_hostile_text_is_escaped(governed: Register, tmp_path: Path) -> None:
     """Services, owners, teams, reasons, keys and rationales render as text, never as markup."""
     _, _, [task, other] = record_investigation(

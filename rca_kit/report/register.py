@@ -86,7 +86,10 @@ def render_register(register: Register, reports_dir: Path, *, today: str | None 
         row["override_view"] = _override(row["override"])
     counts = {key: sum(1 for r in rows if r["status"] == key) for key in STATUS_LABELS}
     counts["overdue"] = sum(1 for r in rows if r["overdue"])
-    backlog = [r for r in rows if r["status"] in ACTIVE]
+    # overdue first, each part in the register's rank order (the rank shown stays its rank)
+    backlog = sorted(
+        (r for r in rows if r["status"] in ACTIVE), key=lambda r: (not r["overdue"], r["rank"])
+    )
     figures = Figures()
     drawn = backlog_figure(backlog)
     html = render(
