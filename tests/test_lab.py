@@ -31,10 +31,9 @@ from rca_kit.testing import one_line_error
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 RCA = str(Path(sys.executable).parent / "rca")
-OVERRIDES = {
-    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
-}
+# the test's own Lab settings: kernels start unasked (no news toast: `rca lab` sees to that)
+OVERRIDES = {"@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True}}
+NEWS = "text=/notified about official Jupyter news/"
 SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the active tab
 URL = re.compile(r"rca lab: (http://127\.0\.0\.1:(\d+)/lab/tree/(\S+)\?token=(\S+))$")
 
@@ -56,6 +55,13 @@ class Lab:
     def page_url(self, path: str) -> str:
         """Lab opening `path` alone (`reset`: no tabs restored from an earlier page)."""
         return f"{self.base}/lab/tree/{path}?reset&token={self.token}"
+
+    def get_json(self, path: str) -> Any:
+        request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
+            f"{self.base}/{path}", headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return json.loads(answer.read())
 
     def api(self, method: str, path: str, body: object = None, token: bool = True) -> int:
         request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
@@ -85,7 +91,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(_pristine_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """`rca lab INVESTIGATION_ID` running on a fresh workspace, with Jupyter's own folders and
-    Lab's settings (no news, kernels start unasked) kept in a temporary folder."""
+    Lab's settings (kernels start unasked) kept in a temporary folder."""
     root = tmp_path_factory.mktemp("lab")
     workspace, inv = investigated(_pristine_workspace, root / "ws")
     jupyter = root / "jupyter"
@@ -167,6 +173,49 @@ def test_rca_lab_prints_the_triage_notebook_url_with_a_token(lab: Lab) -> None:
         assert lab.token not in (Path("/proc") / pid / "cmdline").read_text()
 
 
+def test_lab_asks_nothing_about_jupyter_news(lab: Lab, page: Page) -> None:
+    """`rca lab` starts Lab with news and update checks off (the user's settings say nothing):
+    no toast asks whether to get notified about official Jupyter news."""
+    plugin = "@jupyterlab/apputils-extension:notification"
+    schema = lab.get_json(f"lab/api/settings/{plugin}")["schema"]["properties"]
+    assert schema["fetchNews"]["default"] == "false"  # the defaults, as rca lab overrode them
+    assert schema["checkForUpdates"]["default"] is False
+    page.goto(lab.page_url(lab.notebook))
+    wait_idle(page)
+    page.wait_for_timeout(3000)  # the toast, if any, comes once Lab has settled
+    assert page.locator(NEWS).count() == 0
+    assert page.locator(".Toastify__toast").count() == 0
+
+
+def test_the_reports_are_served_to_the_logged_in_user_only(lab: Lab) -> None:
+    """/rca/reports/ serves files of the reports folder with the token (or login cookie) only,
+    nothing outside it, and forbids its pages to reach the server's API."""
+    opener = urllib.request.build_opener(NoRedirect())
+    page = f"{lab.base}/rca/reports/{lab.investigation_id}.html"
+
+    def status(url: str, token: bool) -> tuple[int, str]:
+        headers = {"Authorization": f"token {lab.token}"} if token else {}
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - 127.0.0.1
+        try:
+            with opener.open(request, timeout=30) as answer:
+                return int(answer.status), answer.headers.get("Content-Security-Policy", "")
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), ""
+
+    code, policy = status(page, token=True)
+    assert code == 200
+    assert "connect-src 'none'" in policy
+    assert "sandbox" not in policy  # its own origin: plotly.js loads with the login cookie
+    assert status(page, token=False)[0] in (302, 403)
+    assert status(f"{lab.base}/rca/reports/../rca.toml", token=True)[0] in (403, 404)
+    assert status(f"{lab.base}/rca/reports/%2e%2e/rca.toml", token=True)[0] in (403, 404)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def test_an_evidence_notebook_shows_its_plotly_figure_read_only(lab: Lab, page: Page) -> None:
     """Opened in Lab, an evidence notebook draws its figure and is read-only: a save is refused
     and the file keeps its bytes."""
@@ -214,6 +263,14 @@ def test_the_triage_panel_renders_and_opens_evidence_in_lab(lab: Lab, page: Page
     run = lab.run("error-log-spike")
     assert run["override"]["verdict"] == "inconclusive"
     assert run["override"]["rationale"] == "<b>gap</b> in logs"
+    review = page.locator(f"{SHOWN} .jp-OutputArea a", has_text=f"{lab.investigation_id}.html")
+    with page.context.expect_page() as opened:  # a new browser tab, not Lab's HTML viewer
+        review.first.click()
+    tab = opened.value
+    assert tab.url.endswith(f"/rca/reports/{lab.investigation_id}.html")
+    tab.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)  # its scripts ran
+    tab.screenshot(path=artifacts() / "lab-review-tab.png")
+    tab.close()
     name = lab.evidence("backpressure").name
     page.locator(f"{SHOWN} table.rca-verdicts a", has_text=name).first.click()
     page.wait_for_selector(f".lm-TabBar-tab:has-text('{name}')", timeout=30_000)

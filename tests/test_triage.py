@@ -241,6 +241,8 @@ def test_the_panel_shows_the_investigation_with_inert_text_and_notebook_links(
         href = os.path.relpath(run["notebook"], Path.cwd())
         assert f'href="{href}"' in verdicts
     assert "<table" in panel.suspects.outputs[0]["data"]["text/html"]
+    report = Path(register.investigation(inv)["report"])
+    assert f'href="{os.path.relpath(report, Path.cwd())}">' in summary  # outside `rca lab`
     assert {value for _, value in panel.rerun_hypothesis.options} == {
         "backpressure",
         "disk-pressure",
@@ -249,6 +251,18 @@ def test_the_panel_shows_the_investigation_with_inert_text_and_notebook_links(
     }
     assert json.loads(panel.rerun_parameters.value)  # the spec's parameters, as JSON
     assert "application/vnd.jupyter.widget-view+json" in panel._repr_mimebundle_()
+
+
+def test_under_rca_lab_the_review_opens_in_a_tab_of_its_own(
+    case: tuple[Workspace, str], register: Register, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where `rca lab` serves the reports, the review's link opens it there in a new browser
+    tab (its scripts run, its plots draw), not in Lab's untrusted HTML viewer."""
+    workspace, inv = case
+    monkeypatch.setenv("RCA_LAB_REPORTS_URL", "/rca/reports/")
+    summary = TriagePanel(inv, workspace, actor="panel").summary.outputs[0]["data"]["text/html"]
+    report = Path(register.investigation(inv)["report"]).relative_to(workspace.reports_dir)
+    assert f'<a href="/rca/reports/{report.as_posix()}" target="_blank" rel="noopener">' in summary
 
 
 def test_the_panel_reruns_with_edited_parameters_and_shows_errors(

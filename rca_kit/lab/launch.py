@@ -29,6 +29,13 @@ HOST = "127.0.0.1"
 STATE = ".rca"  # the workspace's own state (hidden from Lab's file browser)
 READY_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 20
+REPORTS_URL = "/rca/reports/"  # the reports, served by the extension rca_kit.lab.reports
+URL_VARIABLE = "RCA_LAB_REPORTS_URL"  # tells the kernels (the TriagePanel links the review)
+# JupyterLab settings rca lab starts with (a user's own settings still win): no toast asking
+# about Jupyter news, no update check (the server is offline-minded and short-lived)
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}
+}
 
 
 def require_jupyterlab() -> None:
@@ -84,6 +91,7 @@ class LabServer:
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--ServerApp.log_level=WARN",
+            "--ServerApp.jpserver_extensions=rca_kit.lab.reports=True",  # the reports, drawn
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--allow-root")
@@ -101,7 +109,17 @@ class LabServer:
         env["JUPYTER_PATH"] = os.pathsep.join(
             p for p in (str(jupyter), os.environ.get("JUPYTER_PATH", "")) if p
         )
+        # layered under the user's own (JupyterLab reads labconfig/default_setting_overrides.json
+        # from every Jupyter config folder; JUPYTER_CONFIG_PATH adds ours)
+        config = state_dir(self.workspace) / "jupyter-config"
+        atomic_write(
+            config / "labconfig" / "default_setting_overrides.json", json.dumps(LAB_SETTINGS)
+        )
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+            p for p in (str(config), os.environ.get("JUPYTER_CONFIG_PATH", "")) if p
+        )
         env["JUPYTER_TOKEN"] = self.token
+        env[URL_VARIABLE] = REPORTS_URL  # for the TriagePanel's link to the review
         env["RCA_WORKSPACE"] = str(self.workspace.root)
         return env
 

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from ..inert import html_text
 
+REPORTS_URL_VARIABLE = "RCA_LAB_REPORTS_URL"  # `rca lab` serves the reports there
 _TONES = {"ok": "#1a7f37", "error": "#cf222e", "busy": "#9a6700", "info": "inherit"}
 
 
@@ -55,6 +56,22 @@ def relative_href(path: str | Path, start: str | Path | None = None) -> str:
     link handler opens such links in a Lab tab), percent-encoded."""
     relative = os.path.relpath(Path(path), Path(start) if start else Path.cwd())
     return quote(Path(relative).as_posix())
+
+
+def served_link(path: str | Path, served: str | Path, label: Any) -> str:
+    """A link that opens a file of the `served` folder (the reports) in a new browser tab, as
+    `rca lab` serves them (RCA_LAB_REPORTS_URL, e.g. "/rca/reports/"): an HTML page runs its
+    own scripts there, where Lab's HTML viewer shows it untrusted (no scripts: blank plots).
+    Outside `rca lab`, or for a file elsewhere, a link relative to the kernel's folder."""
+    base = os.environ.get(REPORTS_URL_VARIABLE, "")
+    try:
+        relative = Path(path).resolve().relative_to(Path(served).resolve())
+    except (OSError, ValueError):
+        relative = None
+    if relative is None or not base.startswith("/") or base.startswith("//"):
+        return link(relative_href(path), label)
+    href = html.escape(base.rstrip("/") + "/" + quote(relative.as_posix()), quote=True)
+    return f'<a href="{href}" target="_blank" rel="noopener">{text(label)}</a>'
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, css: str = "") -> str:

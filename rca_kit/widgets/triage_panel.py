@@ -151,7 +151,8 @@ class TriagePanel(Displayed):
         ]
         if investigation.get("report"):
             report = investigation["report"]
-            rows.append(("Review", markup.link(markup.relative_href(report), Path(report).name)))
+            review = markup.served_link(report, self.workspace.reports_dir, Path(report).name)
+            rows.append(("Review", review))
         labels = alert.get("labels") or {}
         if labels:
             shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
