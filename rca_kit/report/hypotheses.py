@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from ..figures import plotted
 from ..learning import duration_s
 from ..models import HypothesisSpec, Outcome, Verdict
 from ..selection import consequences
 from .assets import relative_src
 from .evidence_links import evidence_page
 from .html import Figures
-from .notebooks import NotebookFacts, plotted, run_notebook
+from .notebooks import NotebookFacts, run_notebook
 
 VERDICT_ORDER = {"supported": 0, "inconclusive": 1, "errored": 2, "refuted": 3}
 JUDGED = ("supported", "refuted")  # verdicts whose notebook plotted the data it judged

@@ -129,25 +129,6 @@ def notebook_figure(notebook: str | Path | None) -> dict[str, Any] | None:
     return read_notebook(notebook).figure
 
 
-def plotted(figure: dict[str, Any] | None) -> bool:
-    """Whether a figure draws any data (a test that found nothing to plot leaves empty
-    traces, which plotly would draw as an empty chart on a made-up year-2000 axis)."""
-    data = figure.get("data") if figure else None
-    return isinstance(data, list) and any(_has_points(trace) for trace in data)
-
-
-def _has_points(trace: Any) -> bool:
-    if not isinstance(trace, dict):
-        return False
-    for key in ("x", "y", "z", "values", "lat", "lon", "r"):
-        value = trace.get(key)
-        if isinstance(value, list) and value:
-            return True
-        if isinstance(value, dict) and value.get("bdata"):  # a typed array, base64-encoded
-            return True
-    return False
-
-
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 

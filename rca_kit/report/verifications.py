@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..figures import plotted
 from ..register import Register
 from .assets import relative_src
 from .evidence_links import evidence_page
 from .html import Figures
 from .hypotheses import JUDGED
-from .notebooks import plotted, run_notebook
+from .notebooks import run_notebook
 
 
 def verification_views(
