@@ -28,26 +28,24 @@ def _run(conn: sa.Connection, run_id: str) -> dict[str, Any]:
     return dict(row)
 
 
-def record_rerun(
+def insert_run(
     conn: sa.Connection,
-    *,
-    rerun_of: str,
     outcome: Outcome,
+    *,
+    investigation_id: str,
     spec_version: int,
-    parameters: dict[str, Any],
-    edited: dict[str, Any],
+    parameters: dict[str, Any] | None,
     notebook_sha256: str | None,
     provenance: dict[str, Any] | None,
-    actor: str,
+    rerun_of: str | None = None,
 ) -> str:
-    """Store a rerun of `rerun_of` as a run of its own (same investigation); return its id."""
-    original = _run(conn, rerun_of)
+    """Insert one run row for a harvested outcome; return its new id (the caller audits it)."""
     run_id = new_id("run")
     conn.execute(
         runs.insert().values(
             id=run_id,
-            investigation_id=original["investigation_id"],
-            hypothesis_id=original["hypothesis_id"],
+            investigation_id=investigation_id,
+            hypothesis_id=outcome.hypothesis_id,
             spec_version=spec_version,
             verdict=outcome.verdict,
             confidence=outcome.confidence,
@@ -64,6 +62,33 @@ def record_rerun(
             provenance=provenance,
             rerun_of=rerun_of,
         )
+    )
+    return run_id
+
+
+def record_rerun(
+    conn: sa.Connection,
+    *,
+    rerun_of: str,
+    outcome: Outcome,
+    spec_version: int,
+    parameters: dict[str, Any],
+    edited: dict[str, Any],
+    notebook_sha256: str | None,
+    provenance: dict[str, Any] | None,
+    actor: str,
+) -> str:
+    """Store a rerun of `rerun_of` as a run of its own (same investigation); return its id."""
+    original = _run(conn, rerun_of)
+    run_id = insert_run(
+        conn,
+        outcome,
+        investigation_id=original["investigation_id"],
+        spec_version=spec_version,
+        parameters=parameters,
+        notebook_sha256=notebook_sha256,
+        provenance=provenance,
+        rerun_of=rerun_of,
     )
     audit.append(
         conn,

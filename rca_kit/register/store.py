@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..config import RcaToml, parse_duration
 from ..exceptions import NotFoundError
 from ..models import Alert, Outcome
-from . import audit, evidence, notices, queue, snapshots, tasks
+from . import audit, evidence, notices, queue, reruns, snapshots, tasks
 from .ids import new_id, now_iso
 from .migrate import migrate
 from .schema import audit_events, dead_letters, investigations, make_engine, runs, writing
@@ -299,29 +299,16 @@ class Store:
         ids: dict[str, str] = {}
         with self.transaction() as conn:
             for outcome in outcomes:
-                run_id = new_id("run")
-                ids[outcome.hypothesis_id] = run_id
-                conn.execute(
-                    runs.insert().values(
-                        id=run_id,
-                        investigation_id=investigation_id,
-                        hypothesis_id=outcome.hypothesis_id,
-                        spec_version=versions.get(outcome.hypothesis_id, 0),
-                        verdict=outcome.verdict,
-                        confidence=outcome.confidence,
-                        summary=outcome.summary,
-                        criterion=outcome.criterion,
-                        observed=outcome.observed,
-                        missing_data=list(outcome.missing_data),
-                        notebook=str(outcome.notebook) if outcome.notebook else None,
-                        duration_s=outcome.duration_s,
-                        error=outcome.error,
-                        created_at=now_iso(),
-                        parameters=(parameters or {}).get(outcome.hypothesis_id),
-                        notebook_sha256=outcome.notebook_sha256,
-                        provenance=outcome.provenance,
-                    )
+                run_id = reruns.insert_run(
+                    conn,
+                    outcome,
+                    investigation_id=investigation_id,
+                    spec_version=versions.get(outcome.hypothesis_id, 0),
+                    parameters=(parameters or {}).get(outcome.hypothesis_id),
+                    notebook_sha256=outcome.notebook_sha256,
+                    provenance=outcome.provenance,
                 )
+                ids[outcome.hypothesis_id] = run_id
                 audit.append(
                     conn,
                     action="run.recorded",
