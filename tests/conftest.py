@@ -21,6 +21,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RCA = str(Path(sys.executable).parent / "rca")
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from rca_kit.register import Register
 
 
@@ -107,3 +109,12 @@ def register(database_url: str) -> Iterator[Register]:
     reg = Register(database_url)
     yield reg
     reg.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright (headless, offline), one per test module."""
+    from chromium import launched
+
+    with launched() as launched_browser:
+        yield launched_browser

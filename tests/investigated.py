@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -89,3 +90,19 @@ def artifacts() -> Path:
     """Where tests leave screenshots (env RCA_TEST_ARTIFACTS, default build/test-artifacts)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def section(html: str, hypothesis_id: str) -> str:
+    """The <section> of one hypothesis in the review."""
+    for found in re.findall(r'<section class="hypothesis" id="h-\d+">.*?</section>', html, re.S):
+        if f"<code>{hypothesis_id}</code>" in found:
+            return str(found)
+    raise AssertionError(f"no section for {hypothesis_id}")
+
+
+def fact(html: str, label: str) -> str:
+    match = re.search(
+        rf'<span class="label">{label}</span><span class="value"[^>]*>(.*?)</span>', html, re.S
+    )
+    assert match, label
+    return match.group(1)

@@ -9,16 +9,14 @@ test artifacts folder (env RCA_TEST_ARTIFACTS, default build/test-artifacts/).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from chromium import ARGS, CHROMIUM
 from investigated import Investigated, artifacts, failed_investigation, investigated
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from rca_kit.scaffold import init_workspace
 
@@ -49,14 +47,6 @@ class Seen:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Investigated:
     return investigated(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def visit(browser: Browser, page_path: Path, name: str, *, plots: int) -> Seen:

@@ -13,16 +13,14 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from chromium import ARGS, CHROMIUM
 from investigated import Investigated, investigated
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 import rca_kit
 from rca_kit.figures import (
@@ -47,14 +45,6 @@ LINK = '<a href="https://evil.example/x">click</a><b>bold</b>'
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Investigated:
     return investigated(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield launched
-        launched.close()
 
 
 def notebooks(demo: Investigated) -> dict[str, Path]:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import ARGS, CHROMIUM
-from playwright.sync_api import Browser, Page, sync_playwright
-from triage_workspace import HOSTILE_NAME, PWNED, artifacts, investigated
+from investigated import artifacts
+from playwright.sync_api import Browser, Page
+from triage_workspace import HOSTILE_NAME, PWNED, investigated
 
 from rca_kit.config import Workspace
 from rca_kit.register import Register
@@ -126,14 +126,6 @@ def lab(_pristine_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
         process.stdout.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from investigated import Investigated, investigated
+from investigated import Investigated, fact, investigated, section
 
 pytestmark = pytest.mark.slow
 
@@ -15,22 +15,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Investigated:
     return investigated(tmp_path_factory)
-
-
-def section(html: str, hypothesis_id: str) -> str:
-    """The <section> of one hypothesis in the review."""
-    for found in re.findall(r'<section class="hypothesis" id="h-\d+">.*?</section>', html, re.S):
-        if f"<code>{hypothesis_id}</code>" in found:
-            return str(found)
-    raise AssertionError(f"no section for {hypothesis_id}")
-
-
-def fact(html: str, label: str) -> str:
-    match = re.search(
-        rf'<span class="label">{label}</span><span class="value"[^>]*>(.*?)</span>', html, re.S
-    )
-    assert match, label
-    return match.group(1)
 
 
 def test_the_header_states_the_alert_its_times_and_links(demo: Investigated) -> None:

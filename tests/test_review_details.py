@@ -10,6 +10,8 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from investigated import fact, section
+
 from rca_kit.intake import parse_alerts
 from rca_kit.learning import parse_ts
 from rca_kit.models import Outcome
@@ -26,21 +28,6 @@ def recorded(tmp_path: Path, outcomes: list[Outcome]) -> tuple[Register, str]:
     inv, _ = reg.create_investigation(alert_id, tmp_path / "investigations")
     reg.record_outcomes(inv, outcomes, {o.hypothesis_id: 1 for o in outcomes})
     return reg, inv
-
-
-def section(html: str, hypothesis_id: str) -> str:
-    for found in re.findall(r'<section class="hypothesis" id="h-\d+">.*?</section>', html, re.S):
-        if f"<code>{hypothesis_id}</code>" in found:
-            return str(found)
-    raise AssertionError(f"no section for {hypothesis_id}")
-
-
-def fact(html: str, label: str) -> str:
-    match = re.search(
-        rf'<span class="label">{label}</span><span class="value"[^>]*>(.*?)</span>', html, re.S
-    )
-    assert match, label
-    return match.group(1)
 
 
 def test_a_page_is_exported_again_only_when_the_notebook_bytes_change(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ carry markup that must stay text wherever a person reads them."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -48,10 +47,3 @@ def investigated(pristine: Path, dest: Path, keep: tuple[str, ...] = KEEP) -> tu
     result = investigate(workspace, alert_id)
     assert result.status == "done", result.problem
     return workspace, result.investigation_id
-
-
-def artifacts() -> Path:
-    """Where tests leave screenshots (env RCA_TEST_ARTIFACTS, default build/test-artifacts)."""
-    folder = Path(os.environ.get("RCA_TEST_ARTIFACTS") or ROOT / "build" / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
