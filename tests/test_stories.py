@@ -122,8 +122,8 @@ def test_a_fix_that_worked_is_verified_when_due(tmp_path: Path) -> None:
 def side_by_side_plots(report: Path, screenshot: Path) -> int:
     """Open the review in Chromium: no page errors, nothing fetched; count the before/after
     plots drawn in the verification section."""
+    from chromium import ARGS, CHROMIUM
     from playwright.sync_api import sync_playwright
-    from test_browser import ARGS, CHROMIUM
 
     errors: list[str] = []
     requests: list[str] = []

@@ -16,7 +16,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..evidence.load import files_digest, manifest_digest
 from ..inert import one_line
 from .evidence import file_digest
 from .schema import audit_events, investigations
@@ -113,6 +112,8 @@ def _manifest_changed(
     manifest: dict[str, Any], recorded: str | None, files_sha256: str | None
 ) -> str | None:
     """Why the manifest is not the one frozen, or None."""
+    from ..evidence.load import files_digest, manifest_digest  # pandas: only when verifying
+
     sealed = manifest.get("manifest_sha256")
     found = manifest_digest(manifest)
     if recorded is not None and found != recorded:

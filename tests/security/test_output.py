@@ -151,7 +151,8 @@ def test_the_report_embeds_figures_inert(tmp_path: Path) -> None:
 
     link = '<a href="https://evil.example">x</a>'
     notebook = tmp_path / "nb.ipynb"
-    payload = {"figure": {"data": [{"name": link}], "layout": {"title": {"text": link}}}}
+    figure = {"data": [{"name": link, "x": [1], "y": [2]}], "layout": {"title": {"text": link}}}
+    payload = {"figure": figure}
     cell = {"cell_type": "code", "outputs": [{"data": {MIMETYPE: payload}}]}
     notebook.write_text(json.dumps({"cells": [cell]}))
     figure = notebook_figure(str(notebook))

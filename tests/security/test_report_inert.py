@@ -6,7 +6,9 @@ names, annotations and hover text: in a review every such text must read literal
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -72,15 +74,41 @@ def replace_figure(notebook: Path, figure: dict[str, Any]) -> None:
     """Put `figure` where an evidence notebook keeps its outcome's figure (the figure output,
     and the record of notebooks written before it had one)."""
     document = json.loads(notebook.read_text(encoding="utf-8"))
+    replaced = False
     for cell in document["cells"]:
-        for output in cell.get("outputs", []):
+        outputs = cell.get("outputs", [])
+        for output in outputs:
             data = output.get("data", {})
             if is_outcome_figure(output):
                 data[PLOTLY_MIMETYPE] = figure
+                replaced = True
             if "figure" in data.get(MIMETYPE, {}):
                 data[MIMETYPE]["figure"] = figure
+        if not replaced and any(MIMETYPE in o.get("data", {}) for o in outputs):
+            # a test that found no data showed no figure: give it one, as a kernel could
+            outputs.insert(0, figure_output(figure))
+            replaced = True
+    assert replaced, notebook
     notebook.chmod(0o644)  # sealed read-only when it was harvested
     notebook.write_text(json.dumps(document), encoding="utf-8")
+
+
+def figure_output(figure: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "output_type": "display_data",
+        "data": {PLOTLY_MIMETYPE: figure, "text/plain": "<figure>"},
+        "metadata": {"rca_kit": {"outcome_figure": True}},
+    }
+
+
+def record_as_harvested(database: Path, notebook: Path) -> None:
+    """Make the register vouch for the notebook as it now is: a kernel could have written this
+    figure itself, and the review draws only what the register recorded (a changed notebook is
+    flagged and not drawn)."""
+    with sqlite3.connect(database) as conn:
+        digest = hashlib.sha256(notebook.read_bytes()).hexdigest()
+        update = "UPDATE runs SET notebook_sha256 = ? WHERE notebook = ?"
+        conn.execute(update, (digest, str(notebook)))
 
 
 def inspect(page: Page, report: Path, *, hover: bool = False) -> dict[str, Any]:
@@ -125,6 +153,7 @@ def test_a_hostile_service_label_reads_literally_in_the_review(
         # a figure holding the label in every text plotly renders, re-rendered by the CLI
         judged = next(h for h in result["hypotheses"] if h["verdict"] in ("supported", "refuted"))
         replace_figure(Path(judged["notebook"]), hostile_figure())
+        record_as_harvested(workspace_dir / "rca.db", Path(judged["notebook"]))
         rca("report", result["investigation_id"], check=True)
         everywhere = inspect(page, report, hover=True)
         browser.close()
