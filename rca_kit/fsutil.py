@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
+
+READ_ONLY = 0o444  # frozen evidence: snapshot files and evidence notebooks
+
+
+def stream_sha256(handle: BinaryIO) -> str:
+    """The sha256 of what is left to read in `handle`, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return stream_sha256(handle)
 
 
 def umask() -> int:

@@ -27,30 +27,20 @@ notebook that no longer has those bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .fsutil import atomic_write
+from .fsutil import READ_ONLY, atomic_write, file_sha256
 
 if TYPE_CHECKING:
     from .config import Workspace
     from .models import HypothesisSpec, Snapshot
 
 SCHEMA = "rca-kit.provenance/1"
-READ_ONLY = 0o444
 PACKAGES = ("pandas", "numpy", "plotly", "papermill", "nbclient", "ipykernel", "pyarrow")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shown_path(path: Path, root: Path) -> str:

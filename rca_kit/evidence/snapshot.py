@@ -7,7 +7,6 @@ read-only (0444) from the moment the snapshot appears.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,22 +18,13 @@ from typing import Any
 import pandas as pd
 
 from ..config import Workspace
-from ..fsutil import fsync_dir, umask
+from ..fsutil import READ_ONLY, file_sha256, fsync_dir, umask  # files, not the folder
 from ..models import Snapshot, Window
 from .load import files_digest, manifest_digest
 from .sources import KINDS, FetchRange, collect, upstream_services
 
 MANIFEST = "manifest.json"
-READ_ONLY = 0o444  # frozen evidence: the files, not the folder (a re-freeze replaces it whole)
 SCHEMA = "rca-kit.snapshot/1"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_snapshot(
@@ -58,7 +48,7 @@ def write_snapshot(
             frames[kind].to_parquet(path, index=False, compression="zstd")
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
-            files[path.name] = {"sha256": _sha256(path), "rows": len(frames[kind])}
+            files[path.name] = {"sha256": file_sha256(path), "rows": len(frames[kind])}
             path.chmod(READ_ONLY)
         digest = files_digest(files)
         manifest = {

@@ -3,13 +3,13 @@ has that notebook, byte for byte (`rca audit verify` reports every one that does
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from ..fsutil import stream_sha256
 from ..inert import one_line
 from .schema import runs
 
@@ -23,10 +23,7 @@ def file_digest(path: Path) -> str | None:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             return None
-        digest = hashlib.sha256()
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return stream_sha256(handle)
 
 
 def notebook_problems(conn: sa.Connection) -> list[str]:
