@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_investigate.py
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_reports.py
+	$(BIN)/python bench/bench_storm.py --alerts 10
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python bench/bench_accuracy.py --per-fault 20
