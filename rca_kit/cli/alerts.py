@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .backlog import _echo_json, _register
+from .backlog import _echo_json, _listing, _register
 from .base import _workspace, cli, echo, handled
 
 if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
@@ -83,8 +83,7 @@ def alert_list(
     ctx: click.Context, status: str | None, service: str | None, limit: int, as_json: bool
 ) -> None:
     """Stored alerts, most recently received first."""
-    with _register(ctx) as reg:
-        rows = reg.alerts(status=status, service=service, limit=limit)
+    rows = _listing(ctx, lambda reg: reg.alerts(status=status, service=service, limit=limit))
     if as_json:
         _echo_json(rows)
         return

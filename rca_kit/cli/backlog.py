@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -14,8 +14,11 @@ from ..exceptions import InputError
 from ..lifecycle import STATUSES
 from .base import _workspace, actor, cli, echo, handled
 
-if TYPE_CHECKING:  # without importing SQLAlchemy when the CLI starts
+if TYPE_CHECKING:  # without importing SQLAlchemy or pydantic when the CLI starts
+    from ..config import Workspace
     from ..register import Register
+
+T = TypeVar("T")
 
 _EXPECT = click.option(
     "--expect-version",
@@ -25,15 +28,28 @@ _EXPECT = click.option(
 
 
 @contextmanager
-def _register(ctx: click.Context) -> Iterator[Register]:
+def _register(ctx: click.Context, ws: Workspace | None = None) -> Iterator[Register]:
     from ..register import Register
 
-    ws = _workspace(ctx)
+    ws = ws or _workspace(ctx)
     reg = Register(ws.database_url, ws.settings, actor=actor())
     try:
         yield reg
     finally:
         reg.close()
+
+
+def _listing(ctx: click.Context, read: Callable[[Any], T]) -> T:
+    """`read(register)`: straight from SQLite when it can answer as the register would (no
+    SQLAlchemy, so a listing is instant: register/listing.py), else through `Register`."""
+    from ..register.listing import read_quickly
+
+    ws = _workspace(ctx)
+    found = read_quickly(ws.database_url, read)
+    if found is not None:
+        return found
+    with _register(ctx, ws) as reg:
+        return read(reg)
 
 
 def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -82,8 +98,7 @@ def register_list(
     ctx: click.Context, /, as_json: bool, investigation: str | None, **filters: Any
 ) -> None:
     """Tasks in rank order (open work first), with score, status, owner and due date."""
-    with _register(ctx) as reg:
-        rows = reg.tasks(investigation_id=investigation, **filters)
+    rows = _listing(ctx, lambda reg: reg.tasks(investigation_id=investigation, **filters))
     if as_json:
         _echo_json(rows)
         return

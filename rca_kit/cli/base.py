@@ -10,13 +10,15 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from ..config import Workspace, find_workspace
 from ..exceptions import RcaKitError
 from ..inert import one_line
+
+if TYPE_CHECKING:  # rca.toml is read (pydantic) by the commands that need it, not by --help
+    from ..config import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 # how a command whose reader went away ends (`rca register list | head -1`): silently, with the
@@ -142,6 +144,8 @@ def _database_error(exc: BaseException) -> bool:
 
 
 def _workspace(ctx: click.Context) -> Workspace:
+    from ..config import find_workspace
+
     return find_workspace(ctx.obj.get("workspace"))
 
 
@@ -203,7 +207,12 @@ def _progress(
 
 
 def _investigate(
-    ws: Workspace, alert_id: str | None, now: datetime | None, *, resume: str | None = None
+    ws: Workspace,
+    alert_id: str | None,
+    now: datetime | None,
+    *,
+    resume: str | None = None,
+    run_jobs: Callable[..., Any] | None = None,
 ) -> Any:
     from ..children import terminate_gracefully
     from ..pipeline import investigate
@@ -213,8 +222,10 @@ def _investigate(
     start, step, close = _progress("hypotheses")
     try:
         if resume:
-            return resume_investigation(ws, resume, progress=step, on_start=start)
+            return resume_investigation(
+                ws, resume, progress=step, on_start=start, run_jobs=run_jobs
+            )
         assert alert_id is not None
-        return investigate(ws, alert_id, now=now, progress=step, on_start=start)
+        return investigate(ws, alert_id, now=now, progress=step, on_start=start, run_jobs=run_jobs)
     finally:
         close()

@@ -6,27 +6,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..exceptions import InputError
-from ..lifecycle import ACTIVE, STATUSES
-from ..scoring import rank_key
+from ..lifecycle import ACTIVE
+from .listing import check_statuses, ranked_rows
 from .schema import audit_events, task_evidence, tasks
 from .tasks import evidence, get, write
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 TRACKERS = ("github", "jira")
-
-
-def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    closed = row["status"] not in ACTIVE
-    key = rank_key(
-        row["score"], row["impact"], row["effort"], row["risk"], row["hypothesis_id"], row["title"]
-    )
-    return (closed, *key, row["id"])
 
 
 def ranked(
@@ -45,30 +36,22 @@ def ranked(
     Ranks are positions in the whole register, or within one investigation's tasks when
     `investigation_id` is given; the other filters only choose which ranked rows to show.
     """
-    wanted = tuple(statuses)
-    for status in wanted:
-        if status not in STATUSES:
-            raise InputError(f"unknown status {status!r} (one of: {', '.join(STATUSES)})")
+    wanted = check_statuses(statuses)
     query = sa.select(tasks)
     if investigation_id:
         linked = sa.select(task_evidence.c.task_id).where(
             task_evidence.c.investigation_id == investigation_id
         )
         query = query.where(tasks.c.id.in_(linked))
-    rows = sorted((dict(r) for r in conn.execute(query).mappings()), key=_sort_key)
-    day = today or datetime.now(UTC).date().isoformat()
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
-        row["overdue"] = bool(row["status"] in ACTIVE and row["due_date"] and row["due_date"] < day)
-    return [
-        row
-        for row in rows
-        if (owner is None or row["owner"] == owner)
-        and (team is None or row["team"] == team)
-        and (not wanted or row["status"] in wanted)
-        and (service is None or row["service"] == service)
-        and (not overdue or row["overdue"])
-    ]
+    return ranked_rows(
+        (dict(r) for r in conn.execute(query).mappings()),
+        owner=owner,
+        team=team,
+        statuses=wanted,
+        service=service,
+        overdue=overdue,
+        today=today,
+    )
 
 
 def why(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:

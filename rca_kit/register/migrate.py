@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from ..exceptions import RcaKitError
+from .revision import BASELINE, HEAD
 from .schema import metadata, writing
 
 if TYPE_CHECKING:  # alembic is imported only when a migration is due
     from alembic.config import Config
 
-HEAD = "0005"
-BASELINE = "0001"
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x7263616B  # "rcak": the advisory lock that serializes migrations on PostgreSQL
 
@@ -37,6 +37,21 @@ def alembic_config(conn: sa.Connection) -> Config:
     config.set_main_option("script_location", str(_SCRIPTS))
     config.attributes["connection"] = conn
     return config
+
+
+def _known(config: Config, revision: str) -> None:
+    """Nothing if our scripts know `revision`; else it is a newer rca-kit's: one-line error."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        ScriptDirectory.from_config(config).get_revision(revision)
+    except CommandError:
+        raise RcaKitError(
+            f"the register database is at schema revision {revision!r}, which this rca-kit "
+            f"does not know (its newest is {HEAD!r}): a newer rca-kit wrote it",
+            hint="upgrade rca-kit, or point [workspace] database at another register",
+        ) from None
 
 
 def migrate(engine: sa.Engine) -> str | None:
@@ -59,5 +74,7 @@ def migrate(engine: sa.Engine) -> str | None:
             return None
         if found is None:
             command.stamp(config, BASELINE)
+        else:
+            _known(config, found)
         command.upgrade(config, HEAD)
         return found or "0.1.0"

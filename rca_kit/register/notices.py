@@ -18,21 +18,8 @@ from ..learning import duration_s
 from ..models import Alert
 from . import audit
 from .ids import new_id, now_iso
+from .listing import ALERT_COLUMNS, with_time_to_resolve
 from .schema import alerts, dead_letters, investigations
-
-LIST_COLUMNS = (
-    "id",
-    "name",
-    "status",
-    "service",
-    "severity",
-    "starts_at",
-    "ends_at",
-    "received_at",
-    "resolved_at",
-    "source_format",
-    "fingerprint",
-)
 
 
 class Receipt(NamedTuple):
@@ -193,7 +180,7 @@ def listing(
         .scalar_subquery()
         .label("investigations")
     )
-    query = sa.select(*(alerts.c[name] for name in LIST_COLUMNS), count)
+    query = sa.select(*(alerts.c[name] for name in ALERT_COLUMNS), count)
     if status:
         query = query.where(alerts.c.status == status)
     if service:
@@ -201,7 +188,7 @@ def listing(
     query = query.order_by(alerts.c.received_at.desc(), alerts.c.id.desc())
     if limit:
         query = query.limit(limit)
-    return [_with_ttr(dict(row)) for row in conn.execute(query).mappings()]
+    return [with_time_to_resolve(dict(row)) for row in conn.execute(query).mappings()]
 
 
 def detail(conn: sa.Connection, alert_id: str) -> dict[str, Any]:
@@ -210,7 +197,7 @@ def detail(conn: sa.Connection, alert_id: str) -> dict[str, Any]:
     row = conn.execute(sa.select(*columns).where(alerts.c.id == alert_id)).mappings().first()
     if row is None:
         raise NotFoundError(f"no alert with id {alert_id!r}", hint="see `rca alert list`")
-    found = _with_ttr(dict(row))
+    found = with_time_to_resolve(dict(row))
     found["links"] = _links(found.get("links"))
     found["investigations"] = investigations_of(conn, alert_id)
     return found
@@ -235,12 +222,6 @@ def investigations_of(conn: sa.Connection, alert_id: str) -> list[dict[str, Any]
         .order_by(investigations.c.created_at, investigations.c.id)
     )
     return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def _with_ttr(row: dict[str, Any]) -> dict[str, Any]:
-    resolved = row["status"] == "resolved"
-    row["time_to_resolve_s"] = duration_s(row["starts_at"], row["ends_at"]) if resolved else None
-    return row
 
 
 def dead_letter_rows(conn: sa.Connection) -> list[dict[str, Any]]:
