@@ -160,7 +160,10 @@ def test_every_toml_example_in_the_docs_is_a_valid_rca_toml() -> None:
 
 def _commands(group: click.Group, path: str = "rca") -> list[tuple[str, click.Command]]:
     found: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):  # `rca` loads its commands on first use
+        command = group.get_command(ctx, name)
+        assert command is not None
         if command.hidden:
             continue
         here = f"{path} {name}"

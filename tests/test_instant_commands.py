@@ -7,17 +7,22 @@ The commands run as real processes; what they imported is read from `sys.modules
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import sqlalchemy as sa
 
+import rca_kit.cli
+from rca_kit.cli.base import COMMAND_MODULES, cli, load_commands
 from rca_kit.config import find_workspace
 from rca_kit.register import Register, schema
 from rca_kit.register.listing import ALERT_COLUMNS, TASK_JSON, read_quickly
@@ -207,3 +212,22 @@ def test_the_reader_is_in_step_with_the_schema_and_migrations(tmp_path: Path) ->
     assert set(ALERT_COLUMNS) <= set(schema.alerts.c.keys())
     json_columns = tuple(c.name for c in schema.tasks.c if isinstance(c.type, sa.JSON))
     assert json_columns == TASK_JSON
+
+
+def test_each_command_is_loaded_from_the_modules_named_for_it() -> None:
+    """Running a command imports only its module(s) (COMMAND_MODULES), so they must be where
+    it and all its subcommands are defined; help lists every command there is."""
+    load_commands()
+    listed = set(cli.commands)
+    for module in pkgutil.iter_modules(rca_kit.cli.__path__):
+        importlib.import_module(f"rca_kit.cli.{module.name}")
+    assert listed == set(cli.commands), "a command of rca_kit.cli is not in COMMAND_MODULES"
+    assert set(cli.commands) == set(COMMAND_MODULES)
+    for name, command in cli.commands.items():
+        modules = [f"rca_kit.cli.{module}" for module in COMMAND_MODULES[name]]
+        assert command.callback is not None
+        assert command.callback.__module__ == modules[0], name  # the first defines it
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                assert sub.callback is not None
+                assert sub.callback.__module__ in modules, (name, sub.name)

@@ -76,9 +76,46 @@ def output_cut_short() -> Iterator[None]:
         raise
 
 
+# the module(s) of rca_kit.cli that define each top-level command: running one imports only
+# those, so `rca register list` compiles no other command's code; help imports them all (a
+# test checks that every command of every module of rca_kit.cli is here)
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "alert": ("alerts",),
+    "audit": ("commands",),
+    "demo": ("commands",),
+    "init": ("commands",),
+    "investigate": ("commands",),
+    "lab": ("lab",),
+    "library": ("commands",),
+    "override": ("triage",),
+    "register": ("backlog", "tickets"),
+    "report": ("commands",),
+    "rerun": ("triage",),
+    "review": ("loop",),
+    "serve": ("serve",),
+    "verify": ("loop",),
+}
+
+
+def load_commands(*modules: str) -> None:
+    """Import these modules of rca_kit.cli (each adds its commands to `cli`); none given:
+    the modules of every command."""
+    every = dict.fromkeys(module for names in COMMAND_MODULES.values() for module in names)
+    for module in modules or every:  # __import__, not importlib: `-X importtime` lists them
+        __import__(f"{__package__}.{module}")
+
+
 class RcaGroup(click.Group):
-    """The root group: help and version text whose reader went away ends as commands do
-    (click itself would exit 1)."""
+    """The root group: commands loaded on first use (`COMMAND_MODULES`); help and version
+    text whose reader went away ends as commands do (click itself would exit 1)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        load_commands(*COMMAND_MODULES.get(cmd_name, ()))
+        return super().get_command(ctx, cmd_name)
 
     def make_context(
         self,
