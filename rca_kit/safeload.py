@@ -2,25 +2,25 @@
 
 Every file is read with a size limit, must be UTF-8, and any problem is one line naming the
 file (and the line in it): never a traceback, never minutes or gigabytes spent on a hostile file.
-YAML specs are parsed by SpecLoader, a SafeLoader that refuses duplicate keys, deep nesting,
-recursive aliases, and more than a few thousand values (each alias counted expanded).
+YAML specs are parsed by SpecLoader (specloader.py), a SafeLoader that refuses duplicate keys,
+deep nesting, recursive aliases, and more than a few thousand values (each alias counted
+expanded).
 """
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import stat
 import tomllib
 from pathlib import Path
-from typing import Any
-
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from typing import TYPE_CHECKING, Any
 
 from . import inert
 from .exceptions import InputError, SpecError
+
+if TYPE_CHECKING:
+    import ast
 
 KIB = 1024
 SPEC_LIMIT = 256 * KIB  # one hypothesis spec (the bundled ones are under 3 KiB)
@@ -29,7 +29,6 @@ TEMPLATE_LIMIT = 16 * 1024 * KIB  # one notebook template
 MAX_DEPTH = 32  # levels of nested mappings/lists in a spec
 MAX_ALIASES = 100  # *alias uses in a spec
 MAX_VALUES = 10_000  # values (nodes) in a spec, each alias counted expanded (bundled: < 200)
-_MERGE = "tag:yaml.org,2002:merge"
 
 
 def one_line(text: str) -> str:
@@ -81,89 +80,16 @@ def read_text(path: Path, limit: int, error: type[InputError], what: str) -> str
 # YAML specs ------------------------------------------------------------------------------------
 
 
-class _Refused(yaml.YAMLError):
-    def __init__(self, line: int, text: str) -> None:
-        super().__init__(text)
-        self.line = line
-        self.text = text
-
-
-class SpecLoader(yaml.SafeLoader):
-    """SafeLoader (no Python tags) that also refuses what makes a small file expensive or
-    ambiguous: duplicate keys, nesting deeper than MAX_DEPTH, recursive aliases, more than
-    MAX_ALIASES aliases, and more than MAX_VALUES values (each alias counted expanded): the
-    work and memory a spec costs stay proportional to MAX_VALUES, whatever the file holds."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._sizes: dict[int, int] = {}  # id(node) -> values in it, aliases expanded
-        self._depth = 0
-        self._aliases = 0
-        self._values = 0
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
-        line = event.start_mark.line + 1
-        if isinstance(event, yaml.AliasEvent):
-            target = self.anchors.get(event.anchor)
-            if target is not None:  # an undefined alias is the composer's own error
-                size = self._sizes.get(id(target))
-                if size is None:
-                    raise _Refused(
-                        line, f"alias *{event.anchor} is recursive (it is inside &{event.anchor})"
-                    )
-                self._aliases += 1
-                self._values += size
-                if self._aliases > MAX_ALIASES:
-                    raise _Refused(line, f"more than {MAX_ALIASES} YAML aliases")
-                if self._values > MAX_VALUES:
-                    raise _Refused(line, f"YAML aliases expand to more than {MAX_VALUES} values")
-            return super().compose_node(parent, index)
-        self._depth += 1
-        self._values += 1
-        if self._values > MAX_VALUES:
-            raise _Refused(line, f"more than {MAX_VALUES} values")
-        if self._depth > MAX_DEPTH:
-            raise _Refused(line, f"nested more than {MAX_DEPTH} levels deep")
-        node = super().compose_node(parent, index)
-        self._depth -= 1
-        if isinstance(node, SequenceNode):
-            children: list[Node] = list(node.value)
-        elif isinstance(node, MappingNode):
-            children = [part for pair in node.value for part in pair]
-        else:
-            children = []
-        if node is not None:
-            self._sizes[id(node)] = 1 + sum(self._sizes.get(id(c), 1) for c in children)
-        return node
-
-    def compose_mapping_node(self, anchor: Any) -> MappingNode:
-        node = super().compose_mapping_node(anchor)
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.tag != _MERGE:
-                key = self.construct_object(key_node)
-                if key in seen:
-                    raise _Refused(
-                        key_node.start_mark.line + 1, f"duplicate key {inert.shown(key)}"
-                    )
-                seen.add(key)
-        return node
-
-    def construct_object(self, node: Any, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, TypeError, OverflowError) as exc:  # a date like 2024-13-45
-            text = str(exc).split(";")[0]
-            raise _Refused(node.start_mark.line + 1, f"invalid value: {text}") from None
-
-
 def load_yaml(path: Path, limit: int = SPEC_LIMIT) -> Any:
     """One YAML document from `path` (SpecLoader); any problem is a one-line SpecError."""
+    import yaml  # here: reading rca.toml alone never imports it
+
+    from .specloader import Refused, SpecLoader
+
     text = read_text(path, limit, SpecError, "a hypothesis spec")
     try:
         return yaml.load(text, Loader=SpecLoader)  # noqa: S506 (SpecLoader is a SafeLoader)
-    except _Refused as exc:
+    except Refused as exc:
         message = f"line {exc.line}: {exc.text}"
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -186,6 +112,8 @@ def load_yaml(path: Path, limit: int = SPEC_LIMIT) -> Any:
 
 def parameters_cell(path: Path) -> ast.Module:
     """The parsed Python of the notebook template's code cell tagged `parameters`."""
+    import ast
+
     text = read_text(path, TEMPLATE_LIMIT, SpecError, "a notebook template")
     where = one_line(str(path))
     try:
