@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from .models import HypothesisSpec, Outcome, ScoredTask, TaskTemplate
+if TYPE_CHECKING:  # rank_key alone (rca register list) needs none of them
+    from .models import HypothesisSpec, Outcome, ScoredTask, TaskTemplate
 
 FACTORS = ("impact", "confidence", "effort", "risk")
 DEFAULT_WEIGHTS: Mapping[str, float] = {
@@ -119,6 +121,8 @@ def task_from(
     service: str | None,
     weights: Mapping[str, float] = DEFAULT_WEIGHTS,
 ) -> ScoredTask:
+    from .models import ScoredTask
+
     value, points, explanation = score(
         template.impact, outcome.confidence, template.effort, template.risk, weights
     )

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ..exceptions import InputError
-from ..learning import duration_s
 from ..lifecycle import ACTIVE, STATUSES
 from ..scoring import rank_key
 from .revision import HEAD
@@ -96,8 +95,11 @@ def ranked_rows(
 
 
 def with_time_to_resolve(row: dict[str, Any]) -> dict[str, Any]:
-    resolved = row["status"] == "resolved"
-    row["time_to_resolve_s"] = duration_s(row["starts_at"], row["ends_at"]) if resolved else None
+    row["time_to_resolve_s"] = None
+    if row["status"] == "resolved":
+        from ..learning import duration_s
+
+        row["time_to_resolve_s"] = duration_s(row["starts_at"], row["ends_at"])
     return row
 
 
