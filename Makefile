@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_reports.py
 	$(BIN)/python bench/bench_storm.py --alerts 10
+	$(BIN)/python bench/bench_commands.py
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python bench/bench_accuracy.py --per-fault 20
