@@ -145,14 +145,34 @@ class LocalSlots:
             return run_all(jobs, workers=self.per_run, progress=progress)
 
 
+Plan = Callable[[int], tuple[pipeline.RunJobs, int]]
+
+
 @contextmanager
-def backend(workspace: Workspace, investigations: int) -> Iterator[tuple[pipeline.RunJobs, int]]:
-    """(how the batch runs notebooks, how many investigations it carries out at once)."""
+def backend(workspace: Workspace) -> Iterator[Plan]:
+    """Where the batch's notebooks run: a function of the number of investigations that
+    gives (how to run an investigation's notebooks, how many investigations run at once)."""
+    if workspace.settings.execution.backend == "dask":
+        from . import dask_backend
+
+        client = dask_backend.connect(workspace)  # unreachable: one line, nothing written
+        try:
+            runner = dask_backend.DaskRunner(client)
+            # enough investigations to keep the cluster's threads busy, and one more
+            at_once = -(-dask_backend.threads(client) // 9) + 1
+            yield lambda _count: (runner, at_once)
+        finally:
+            dask_backend.close(client)
+        return
     workers = workspace.settings.execution.workers
-    slots = LocalSlots(workers, workers // max(1, min(workers, investigations)))
-    # one more investigation than slots: its snapshot is frozen, or its report rendered,
-    # while the others' notebooks run
-    yield slots, slots.slots + 1
+
+    def local(count: int) -> tuple[pipeline.RunJobs, int]:
+        slots = LocalSlots(workers, workers // max(1, min(workers, count)))
+        # one more investigation than slots: its snapshot is frozen, or its report rendered,
+        # while the others' notebooks run
+        return slots, slots.slots + 1
+
+    yield local
 
 
 def run_batch(
@@ -167,22 +187,23 @@ def run_batch(
     files = expand(pattern)
     if not files:
         raise InputError(f"no alert files match {pattern}")
-    register = pipeline.open_register(workspace)
-    try:
-        items, problems = gather(workspace, register, files, fmt)
-        if not items:
-            why = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-            raise InputError(f"no alerts in the {len(files)} files matching {pattern}{why}")
-        recovery.mark_abandoned(register)
-        display = display or Display(quiet=True)
-        display.start(len(items))
+    with backend(workspace) as plan:
+        register = pipeline.open_register(workspace)
         try:
-            with backend(workspace, len(items)) as (run_jobs, at_once):
+            items, problems = gather(workspace, register, files, fmt)
+            if not items:
+                why = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
+                raise InputError(f"no alerts in the {len(files)} files matching {pattern}{why}")
+            recovery.mark_abandoned(register)
+            run_jobs, at_once = plan(len(items))
+            display = display or Display(quiet=True)
+            display.start(len(items))
+            try:
                 Batch(workspace, register, run_jobs, display).run(items, at_once)
+            finally:
+                display.close()
         finally:
-            display.close()
-    finally:
-        register.close()
+            register.close()
     return BatchResult(items, len(files), problems, display.notebooks, time.monotonic() - started)
 
 
@@ -284,7 +305,8 @@ class Batch:
 
     def _failed(self, item: Item, exc: Exception) -> None:
         item.status = "failed"
-        item.error = str(exc) if isinstance(exc, RcaKitError) else f"{type(exc).__name__}: {exc}"
+        text = str(exc) if isinstance(exc, RcaKitError) else f"{type(exc).__name__}: {exc}"
+        item.error = (text.strip().splitlines() or [type(exc).__name__])[0][:500]
         try:  # the investigation it started, if it got that far
             rows = self.register.investigations_of(item.alert_id)
         except Exception:  # the database itself failed: the error says so already

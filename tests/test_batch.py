@@ -174,3 +174,14 @@ def test_a_failed_investigation_fails_the_batch_with_exit_1(rca: Rca, workspace_
     assert "names no service" in item["error"]
     assert item["investigation_id"] is None
     assert "1 of 1 investigations not done" in done.stderr
+
+
+def test_the_local_backend_never_imports_dask(workspace: Workspace) -> None:
+    """Running a batch's local backend (and the investigate command) loads no dask module."""
+    code = (
+        "import sys; from rca_kit.batch import backend; import rca_kit.cli.commands\n"
+        "from rca_kit.config import find_workspace\n"
+        f"with backend(find_workspace({str(workspace.root)!r})) as plan: plan(3)\n"
+        "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=_env())
