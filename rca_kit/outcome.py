@@ -24,12 +24,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import notebook_scan
 from .exceptions import OutcomeError
-from .figures import PLOTLY_MIMETYPE, display_bundle, is_outcome_figure, plotted
+from .figures import display_bundle, plotted
 from .inert import inert_figure, one_line
 from .models import Outcome, RunResult
 
-MIMETYPE = "application/vnd.rca-kit.outcome.v1+json"
+MIMETYPE = notebook_scan.MIMETYPE  # "application/vnd.rca-kit.outcome.v1+json"
 SCHEMA = "rca-kit.outcome/1"
 RECORDED_VERDICTS = ("supported", "refuted", "inconclusive")
 MAX_SUMMARY = 2000
@@ -167,19 +168,10 @@ class Record(dict[str, Any]):
 def _recorded(notebook: Any) -> list[Any]:
     """Every outcome payload in a notebook's outputs, whatever shape the file has (a kernel
     wrote it: any code could have); OutcomeError if it is not a notebook at all."""
-    cells = notebook.get("cells") if isinstance(notebook, dict) else None
-    if not isinstance(cells, list):
-        raise OutcomeError("the evidence notebook is not a notebook (no list of cells)")
-    found = []
-    for cell in cells:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        outputs = cell.get("outputs")
-        for output in outputs if isinstance(outputs, list) else []:
-            data = output.get("data") if isinstance(output, dict) else None
-            if isinstance(data, dict) and MIMETYPE in data:
-                found.append(data[MIMETYPE])
-    return found
+    try:
+        return notebook_scan.walk(notebook)[0]
+    except notebook_scan.NotANotebook as exc:
+        raise OutcomeError(str(exc)) from None
 
 
 def _errored(run: RunResult, reason: str) -> Outcome:
@@ -195,40 +187,41 @@ def _errored(run: RunResult, reason: str) -> Outcome:
     )
 
 
-def read_notebook_bytes(path: Path) -> bytes:
+def read_notebook_bytes(path: Path | str) -> bytes:
     """The bytes of a notebook a kernel wrote: a regular file (no symlink followed, no FIFO
     waited on) of at most MAX_NOTEBOOK_BYTES; OSError or OutcomeError otherwise."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OutcomeError("the evidence notebook is not a regular file")
-        data = handle.read(MAX_NOTEBOOK_BYTES + 1)
+        cap = MAX_NOTEBOOK_BYTES + 1  # one byte more tells a file too large
+        chunks = [os.read(fd, min(info.st_size + 1, cap))]  # its size, one call: no 64 MiB buffer
+        got = len(chunks[0])
+        while got < cap and (more := os.read(fd, min(1 << 20, cap - got))):  # it grew since
+            chunks.append(more)
+            got += len(more)
+    finally:
+        os.close(fd)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise OutcomeError(f"the evidence notebook is larger than {MAX_NOTEBOOK_BYTES} bytes")
     return data
 
 
-def _provenance(notebook: Any) -> dict[str, Any] | None:
-    """The notebook's `metadata.rca_kit`, if it is an object of a sensible size."""
-    metadata = notebook.get("metadata") if isinstance(notebook, dict) else None
-    found = metadata.get("rca_kit") if isinstance(metadata, dict) else None
-    if not isinstance(found, dict) or len(json.dumps(found)) > MAX_PROVENANCE_BYTES:
+def _provenance(found: Any) -> dict[str, Any] | None:
+    """A notebook's `metadata.rca_kit`, if it is an object of a sensible size."""
+    if not isinstance(found, dict) or not notebook_scan.json_within(found, MAX_PROVENANCE_BYTES):
         return None
     return found
 
 
 def _figure_output(notebook: Any) -> dict[str, Any] | None:
     """The figure output record_outcome displayed (as the notebook holds it), if any."""
-    cells = notebook.get("cells") if isinstance(notebook, dict) else None
-    for cell in cells if isinstance(cells, list) else []:
-        outputs = cell.get("outputs") if isinstance(cell, dict) else None
-        for output in outputs if isinstance(outputs, list) else []:
-            data = output.get("data") if is_outcome_figure(output) else None
-            figure = data.get(PLOTLY_MIMETYPE) if isinstance(data, dict) else None
-            if isinstance(figure, dict):
-                return {k: v for k, v in figure.items() if k != "config"}
-    return None
+    try:
+        return notebook_scan.first_figure(notebook_scan.walk(notebook)[1])
+    except notebook_scan.NotANotebook:
+        return None
 
 
 def recorded_inconclusive(notebook: Any) -> bool:
@@ -261,30 +254,35 @@ def harvest(run: RunResult) -> Outcome:
     """The outcome of one run: errored if the runner saw a failure, else the recorded one;
     either way with the notebook's sha256 and provenance when it could be read."""
     try:
-        data = read_notebook_bytes(Path(run.notebook))
+        data = read_notebook_bytes(run.notebook)
     except (OSError, OutcomeError) as exc:
         return _errored(run, run.error or str(exc) or type(exc).__name__)
     digest = hashlib.sha256(data).hexdigest()
     try:
-        notebook = json.loads(data)
-        records = _recorded(notebook)
-    except (ValueError, RecursionError, OutcomeError) as exc:
+        records, figures, provenance = notebook_scan.scan(data)
+    except (ValueError, RecursionError) as exc:
         failed = _errored(run, run.error or str(exc) or type(exc).__name__)
         return replace(failed, notebook_sha256=digest)
-    outcome = from_records(run, records)
-    figure = _figure_output(notebook) if outcome.figure is None else outcome.figure
-    return replace(
-        outcome,
-        figure=_shown_figure(outcome.verdict, figure),
-        notebook_sha256=digest,
-        provenance=_provenance(notebook),
-    )
+    return _outcome(run, records, figures, digest, _provenance(provenance))
 
 
 def from_records(run: RunResult, records: list[Any]) -> Outcome:
     """The outcome a run recorded: exactly one valid payload, else errored with the reason."""
+    return _outcome(run, records, None, None, None)
+
+
+def _outcome(
+    run: RunResult,
+    records: list[Any],
+    figures: list[Any] | None,
+    digest: str | None,
+    provenance: dict[str, Any] | None,
+) -> Outcome:
+    """The outcome of `records` (see from_records), with the notebook's sha256 and provenance
+    and, when `figures` are given (notebook_scan.scan's) and the record holds no figure, the
+    figure output's."""
     if run.error is not None:
-        return _errored(run, run.error)
+        return replace(_errored(run, run.error), notebook_sha256=digest, provenance=provenance)
     try:
         if not records:
             raise OutcomeError("the notebook finished without calling record_outcome()")
@@ -292,7 +290,12 @@ def from_records(run: RunResult, records: list[Any]) -> Outcome:
             raise OutcomeError(f"the notebook recorded {len(records)} outcomes; expected one")
         payload = validate(records[0])
     except OutcomeError as exc:
-        return _errored(run, str(exc))
+        return replace(_errored(run, str(exc)), notebook_sha256=digest, provenance=provenance)
+    figure = payload.get("figure")
+    if figures is not None:
+        if figure is None and payload["verdict"] != "inconclusive":
+            figure = notebook_scan.first_figure(figures)
+        figure = _shown_figure(payload["verdict"], figure)
     return Outcome(
         hypothesis_id=run.hypothesis_id,
         verdict=payload["verdict"],
@@ -301,7 +304,9 @@ def from_records(run: RunResult, records: list[Any]) -> Outcome:
         criterion=payload["criterion"],
         observed=payload["observed"],
         missing_data=tuple(payload.get("missing_data", [])),
-        figure=payload.get("figure"),
+        figure=figure,
         notebook=run.notebook,
         duration_s=run.duration_s,
+        notebook_sha256=digest,
+        provenance=provenance,
     )
