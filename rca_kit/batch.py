@@ -219,9 +219,10 @@ class Batch:
     def run(self, items: list[Item], threads: int) -> None:
         todo = iter(list(items))
         lock = threading.Lock()
+        stop = threading.Event()
 
         def drain() -> None:
-            while True:
+            while not stop.is_set():
                 with lock:
                     item = next(todo, None)
                 if item is None:
@@ -235,8 +236,12 @@ class Batch:
         ]
         for thread in pool:
             thread.start()
-        for thread in pool:
-            thread.join()
+        try:
+            for thread in pool:
+                thread.join()
+        except BaseException:  # Ctrl-C, SIGTERM: start nothing more; what runs is abandoned
+            stop.set()  # with this process, and the same command resumes it
+            raise
 
     def carry_out(self, item: Item) -> None:
         """Bring one item to an end: investigate, resume, wait, or report what is on record."""

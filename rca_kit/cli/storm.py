@@ -18,7 +18,7 @@ def investigate_batch(ws: Workspace, pattern: str, fmt: str | None, as_json: boo
     from ..batch_progress import Display
     from ..children import terminate_gracefully
 
-    terminate_gracefully()  # a SIGTERM fails the running investigations, with why
+    terminate_gracefully()  # SIGTERM ends the batch as Ctrl-C does (exit 143, no traceback)
     result = run_batch(ws, pattern, fmt, display=Display())
     for path, error in result.file_errors:
         echo(f"{path}: {error}", err=True)
