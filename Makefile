@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_investigate.py
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_reports.py
+	$(BIN)/python bench/bench_harvest.py
+	$(BIN)/python bench/bench_snapshot.py
 	$(BIN)/python bench/bench_storm.py --alerts 10
 	$(BIN)/python bench/bench_commands.py
 

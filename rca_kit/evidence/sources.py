@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..config import FilesSource, Workspace
 from ..exceptions import EvidenceError, SourceError
+from .prefilter import prefiltered
 from .vocabulary import CHANGE_KINDS as CHANGE_KINDS
 from .vocabulary import KINDS as KINDS
 from .vocabulary import LEVELS as LEVELS
@@ -217,7 +218,9 @@ def files_source(
         if not value:
             continue
         path = workspace.source_path(value)
-        frame = normalize(_read(path, kind), kind, str(path))
+        frame = prefiltered(path, kind, span, str(path)) if path.is_file() else None
+        if frame is None:  # small, or the rows kept cannot vouch for the whole file
+            frame = normalize(_read(path, kind), kind, str(path))
         inside = (frame["timestamp"] >= span.start) & (frame["timestamp"] <= span.end)
         frames[kind] = frame.loc[inside]
     return frames
