@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import pkgutil
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -25,10 +26,11 @@ import rca_kit.cli
 from rca_kit.cli.base import COMMAND_MODULES, cli, load_commands
 from rca_kit.config import find_workspace
 from rca_kit.register import Register, schema
-from rca_kit.register.listing import ALERT_COLUMNS, TASK_JSON, read_quickly
+from rca_kit.register.listing import ALERT_COLUMNS, TASK_COLUMNS, TASK_JSON, read_quickly
 from rca_kit.register.migrate import HEAD, alembic_config
 from rca_kit.testing import one_line_error, record_investigation
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEAVY = (
     "pandas",
     "numpy",
@@ -138,6 +140,13 @@ def test_read_only_commands_import_only_what_they_use(
     assert loaded & {*HEAVY, *COMMANDS[command]} == set()
 
 
+def agree(reg: Register, read: Any) -> None:
+    """`read` gives the same text (keys and their order, values, JSON) both ways."""
+    quick = read_quickly(reg.url, read)
+    assert quick is not None
+    assert json.dumps(quick, default=str) == json.dumps(read(reg), default=str)
+
+
 def test_listings_read_exactly_what_the_register_reads(workspace_dir: Path) -> None:
     """The SQLite reader and `Register` give the same rows, ranks and fields for every filter."""
     tasks = seeded(workspace_dir)
@@ -153,8 +162,7 @@ def test_listings_read_exactly_what_the_register_reads(workspace_dir: Path) -> N
             {"overdue": True},
             {"statuses": ("wont_do",), "investigation_id": investigation},
         ):
-            quick = read_quickly(reg.url, lambda r, f=filters: r.tasks(**f))
-            assert quick == reg.tasks(**filters), filters
+            agree(reg, lambda r, f=filters: r.tasks(**f))
         for options in (
             {},
             {"status": "resolved"},
@@ -163,10 +171,21 @@ def test_listings_read_exactly_what_the_register_reads(workspace_dir: Path) -> N
             {"limit": 1},
             {"limit": None},
         ):
-            quick = read_quickly(reg.url, lambda r, o=options: r.alerts(**o))
-            assert quick == reg.alerts(**options), options
+            agree(reg, lambda r, o=options: r.alerts(**o))
         resolved = {row["service"]: row["time_to_resolve_s"] for row in reg.alerts()}
         assert resolved == {"orders-consumer": None, "orders-api": 3300.0}
+    finally:
+        reg.close()
+
+
+def test_a_migrated_register_is_read_alike(tmp_path: Path) -> None:
+    """A register written by release 0.1.0, once migrated, lists the same both ways."""
+    shutil.copyfile(FIXTURES / "register" / "rca-0.1.0.db", tmp_path / "old.db")
+    reg = Register(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        assert len(reg.tasks()) == 2
+        agree(reg, lambda r: r.tasks())
+        agree(reg, lambda r: r.alerts())
     finally:
         reg.close()
 
@@ -210,6 +229,7 @@ def test_the_reader_is_in_step_with_the_schema_and_migrations(tmp_path: Path) ->
         assert ScriptDirectory.from_config(alembic_config(conn)).get_current_head() == HEAD
     engine.dispose()
     assert set(ALERT_COLUMNS) <= set(schema.alerts.c.keys())
+    assert tuple(schema.tasks.c.keys()) == TASK_COLUMNS
     json_columns = tuple(c.name for c in schema.tasks.c if isinstance(c.type, sa.JSON))
     assert json_columns == TASK_JSON
 

@@ -26,8 +26,8 @@ from .revision import HEAD
 
 T = TypeVar("T")
 
-# the columns `rca alert list` shows (notices.listing), and the JSON columns of `tasks`
-# (schema.py; a test checks both stay in step)
+# the columns `rca alert list` shows (notices.listing), the columns of `tasks` and those of
+# them that hold JSON (schema.py; a test checks they stay in step)
 ALERT_COLUMNS = (
     "id",
     "name",
@@ -40,6 +40,39 @@ ALERT_COLUMNS = (
     "resolved_at",
     "source_format",
     "fingerprint",
+)
+TASK_COLUMNS = (  # in the table's order, as `Register` returns them
+    "id",
+    "investigation_id",
+    "run_id",
+    "hypothesis_id",
+    "title",
+    "description",
+    "owner",
+    "status",
+    "due_date",
+    "impact",
+    "effort",
+    "risk",
+    "confidence",
+    "score",
+    "breakdown",
+    "explanation",
+    "created_at",
+    "updated_at",
+    "spec_task",
+    "service",
+    "team",
+    "severity",
+    "version",
+    "computed_score",
+    "override",
+    "occurrences",
+    "status_reason",
+    "external",
+    "done_at",
+    "verify_after",
+    "verified_at",
 )
 TASK_JSON = ("breakdown", "override", "external")
 _PREFIX = "sqlite:///"
@@ -112,7 +145,7 @@ class SqliteReader:
 
     def tasks(self, *, investigation_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
         check_statuses(filters.get("statuses", ()))
-        query = "SELECT * FROM tasks"
+        query = f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks"  # noqa: S608 (fixed names)
         args: tuple[str, ...] = ()
         if investigation_id:
             query += " WHERE id IN (SELECT task_id FROM task_evidence WHERE investigation_id = ?)"
