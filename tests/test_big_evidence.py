@@ -17,6 +17,7 @@ from rca_kit import load_evidence
 from rca_kit.config import Workspace, find_workspace
 from rca_kit.evidence import prefilter
 from rca_kit.evidence.snapshot import freeze
+from rca_kit.evidence.sources import FetchRange
 from rca_kit.exceptions import EvidenceError
 from rca_kit.models import Window
 
@@ -59,6 +60,7 @@ def padded(source: Path, dest: Path, extra: str = "") -> Path:
 @pytest.fixture
 def large(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prefilter, "LARGE_BYTES", 0)
+    monkeypatch.setattr(prefilter, "LARGE_ROWS", 0)
 
 
 def use(workspace: Workspace, metrics: Path) -> Workspace:
@@ -81,6 +83,7 @@ def test_a_padded_file_gives_the_rows_the_whole_file_gives(
     fast = snapshot(workspace, tmp_path / "fast")
     prefilter_off = pytest.MonkeyPatch()
     prefilter_off.setattr(prefilter, "LARGE_BYTES", 1 << 62)
+    prefilter_off.setattr(prefilter, "LARGE_ROWS", 1 << 62)
     whole = snapshot(workspace, tmp_path / "whole")
     prefilter_off.undo()
     pd.testing.assert_frame_equal(fast, whole)
@@ -97,6 +100,9 @@ def test_a_padded_file_gives_the_rows_the_whole_file_gives(
     duckdb.connect().execute(query + " (FORMAT parquet)")
     workspace = use(workspace, parquet)
     pd.testing.assert_frame_equal(snapshot(workspace, tmp_path / "parquet"), fast)
+    span = FetchRange(start=WINDOW.start - timedelta(hours=2), end=WINDOW.end)
+    for path in (big, parquet):  # both were pre-filtered, not read whole after all
+        assert prefilter.prefiltered(path, "metrics", span, str(path)) is not None, path
 
 
 def test_messy_rows_of_the_series_in_the_range_still_count(

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from .sources import FetchRange
 
 log = logging.getLogger(__name__)
-LARGE_BYTES = 16 * 1024 * 1024  # smaller files are read whole, as they always were
+LARGE_BYTES = 16 * 1024 * 1024  # smaller CSV files are read whole, as they always were
+LARGE_ROWS = 500_000  # and Parquet files of fewer rows (compressed, millions fit in 16 MiB)
 MARGIN = timedelta(hours=15)  # more than any UTC offset the fast reading takes (14:59)
 NA_TEXT = frozenset(STR_NA_VALUES)  # what pandas' read_csv reads as missing
 COLUMNS = ("timestamp", "service", "metric", "value")
@@ -60,7 +61,7 @@ def prefiltered(path: Path, kind: str, span: FetchRange, where: str) -> pd.DataF
     """The metrics file's rows that may lie in span, normalized as `sources.normalize` does a
     whole file (not yet cut to the range), or None: read the file whole (it is small, or the
     rows kept cannot vouch for it)."""
-    if kind != "metrics" or path.stat().st_size < LARGE_BYTES:
+    if kind != "metrics" or not _large(path):
         return None
     from .sources import normalize
 
@@ -75,6 +76,17 @@ def prefiltered(path: Path, kind: str, span: FetchRange, where: str) -> pd.DataF
         return normalize(frame, kind, where)
     except EvidenceError:  # refused: the whole file's count and first row say it
         return None
+
+
+def _large(path: Path) -> bool:
+    if path.suffix != ".parquet":
+        return path.stat().st_size >= LARGE_BYTES
+    import pyarrow.parquet as pq
+
+    try:
+        return bool(pq.ParquetFile(path).metadata.num_rows >= LARGE_ROWS)
+    except Exception:  # not Parquet after all: pandas says so
+        return False
 
 
 def _literal(text: str) -> str:
@@ -125,6 +137,7 @@ def _candidates(path: Path, span: FetchRange) -> pd.DataFrame | None:
 
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # never a bar on a terminal
         found = _source(con, path)
         far = _far(found[1], span) if found else None
         if found is None or far is None:
