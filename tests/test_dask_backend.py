@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from test_batch import RCA, _db, _env, write_storm
 
+from rca_kit.dask_backend import publish
 from rca_kit.testing import one_line_error
 
 Rca = Callable[..., subprocess.CompletedProcess[str]]
 DASK = str(Path(sys.executable).parent / "dask")
-pytestmark = pytest.mark.slow
 ON_LOOPBACK = ("--host", "127.0.0.1", "--no-dashboard")
 TWO_SINGLE_THREADED = ("--nworkers", "2", "--nthreads", "1")
 
@@ -125,6 +125,7 @@ def _complete(workspace_dir: Path, investigations: int) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_the_verdicts_on_dask_are_the_local_ones(
     cluster: tuple[Path, Callable[[], None]], workspace_dir: Path, rca: Rca, tmp_path: Path
 ) -> None:
@@ -146,6 +147,7 @@ def test_the_verdicts_on_dask_are_the_local_ones(
     _complete(other, 1)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_loses_no_notebook(
     cluster: tuple[Path, Callable[[], None]], workspace_dir: Path
 ) -> None:
@@ -176,6 +178,7 @@ def test_a_worker_killed_mid_batch_loses_no_notebook(
     _complete(workspace_dir, 1)
 
 
+@pytest.mark.slow
 def test_an_orchestrator_killed_mid_batch_finishes_when_run_again(
     cluster: tuple[Path, Callable[[], None]], workspace_dir: Path, rca: Rca
 ) -> None:
@@ -206,6 +209,7 @@ def test_an_orchestrator_killed_mid_batch_finishes_when_run_again(
     _complete(workspace_dir, 3)
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_one_line_and_writes_nothing(
     rca: Rca, workspace_dir: Path
 ) -> None:
@@ -229,3 +233,25 @@ def test_an_unreachable_scheduler_is_one_line_and_writes_nothing(
     assert "needs one of scheduler" in one_line_error(
         rca("investigate", "--batch", "examples/alerts")
     )
+
+
+def test_a_task_publishes_its_notebook_only_where_no_sealed_one_is(tmp_path: Path) -> None:
+    """A second execution of a job never replaces a sealed notebook (the first whole one
+    stays); it replaces a partial, unsealed write; the name appears whole, never half."""
+    final = tmp_path / "01-x.ipynb"
+
+    def executed(text: str) -> Path:
+        temp = tmp_path / f".01-x.{text}.running.ipynb"
+        temp.write_text(text)
+        temp.chmod(0o444)
+        return temp
+
+    publish(executed("first"), final)
+    assert final.read_text() == "first"
+    publish(executed("second"), final)
+    assert final.read_text() == "first"
+    final.unlink()
+    final.write_text("partial")  # a killed run's in-place write: not sealed
+    publish(executed("third"), final)
+    assert final.read_text() == "third"
+    assert final.stat().st_mode & 0o777 == 0o444
