@@ -218,13 +218,14 @@ def _verify(
             parameters=parameters,
             timeout_s=min(spec.timeout_s, workspace.settings.execution.timeout_s),
             cwd=folder,
+            kernels=workspace.settings.execution.kernels,
             provenance=provenance.describe(
                 workspace, spec, snapshot, library_digest(workspace.library_dir)
             ),
         )
         figures.link_plotly(folder, workspace.reports_dir)
         evidence_pages.warm_up()  # while the notebooks run elsewhere
-        outcome = harvest(run_all([job], workers=1)[0])
+        outcome = harvest(run_all([job], workers=1, kernels=job.kernels)[0])
         result.outcome, result.check = outcome, check_result
         run_ids = register.record_outcomes(
             investigation_id, [outcome], {spec.id: spec.version}, {spec.id: parameters}

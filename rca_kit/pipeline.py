@@ -16,10 +16,15 @@ from .exceptions import BusyError, InputError
 from .library import library_digest, load_library
 from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot
 from .outcome import harvest
+from .pool import Pool
 from .register import Register
 from .report import evidence_pages, render_investigation
 from .runner import Job, run_all
 from .suspects import rank_suspects
+
+# runs an investigation's notebooks: (jobs, progress) -> results in job order; by default
+# `run_all` with `[execution] workers` (rca_kit.batch shares one bound among investigations)
+RunJobs = Callable[[list[Job], Callable[[RunResult], None] | None], list[RunResult]]
 
 
 @dataclass
@@ -128,6 +133,7 @@ def _jobs(
             parameters=job_parameters(spec, workspace, alert, investigation_id, snapshot),
             timeout_s=min(spec.timeout_s, timeout),
             cwd=folder,
+            kernels=workspace.settings.execution.kernels,
             provenance=provenance.describe(workspace, spec, snapshot, library_sha256),
         )
         for index, spec in enumerate(specs, start=1)
@@ -141,6 +147,7 @@ def investigate(
     now: datetime | None = None,
     progress: Callable[[RunResult], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    run_jobs: RunJobs | None = None,
 ) -> InvestigationResult:
     """Snapshot, select, run, harvest, score, record and report one stored alert."""
     register = open_register(workspace)
@@ -151,7 +158,7 @@ def investigate(
         investigation_id, folder = register.create_investigation(
             alert_id, workspace.investigations_dir
         )
-        step = Step(workspace, register, alert, investigation_id, folder)
+        step = Step(workspace, register, alert, investigation_id, folder, run_jobs)
         return step.carry_out(now or datetime.now(UTC), progress, on_start)
     finally:
         register.close()
@@ -163,6 +170,7 @@ def resume(
     *,
     progress: Callable[[RunResult], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    run_jobs: RunJobs | None = None,
 ) -> InvestigationResult:
     """Finish an abandoned or failed investigation (one that stopped before recording its
     verdicts) in its own folder, reusing the snapshot it had frozen, else freezing one now."""
@@ -188,7 +196,7 @@ def resume(
             )
         alert = register.alert(row["alert_id"])
         _require_service(workspace, alert)
-        step = Step(workspace, register, alert, investigation_id, Path(row["folder"]))
+        step = Step(workspace, register, alert, investigation_id, Path(row["folder"]), run_jobs)
         if not register.update_investigation(
             investigation_id,
             action="investigation.resumed",
@@ -227,6 +235,7 @@ class Step:
     alert: Alert
     investigation_id: str
     folder: Path
+    run_jobs: RunJobs | None = None
 
     def carry_out(
         self,
@@ -236,9 +245,13 @@ class Step:
         *,
         resuming: bool = False,
     ) -> InvestigationResult:
-        claim = None
+        claim = pool = None
         try:
             claim = ownership.claim(self.folder)  # a folder it cannot make fails it too
+            if self.run_jobs is None:  # workers and their kernels load while evidence freezes
+                execution = self.workspace.settings.execution
+                pool = Pool(execution.workers, kernels=execution.kernels)
+                self.run_jobs = pool.run
             return self._carry_out(now, progress, on_start, resuming)
         except BusyError:  # another process runs it: its record is not ours to change
             raise
@@ -251,6 +264,8 @@ class Step:
             )
             raise
         finally:
+            if pool is not None:
+                pool.close()
             if claim is not None:
                 claim.release()
 
@@ -298,7 +313,10 @@ class Step:
             recovery.discard_unrecorded([job.output for job in jobs])
         figures.link_plotly(folder, workspace.reports_dir)
         evidence_pages.warm_up()  # while the notebooks run elsewhere
-        results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
+        if self.run_jobs is not None:
+            results = self.run_jobs(jobs, progress)
+        else:
+            results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
         # scored only against the very snapshot the register recorded (one edited meanwhile
         # fails the investigation)
         verify_snapshot(snapshot.path, register.recorded_manifest(investigation_id))

@@ -3,18 +3,19 @@
 Notebooks run in persistent worker processes (`python -m rca_kit.runner`) that exchange one
 JSON line per job over a dedicated pipe. Workers import papermill once (that import alone costs
 seconds), need no `if __name__ == "__main__"` guard in the caller's script, and can be killed
-and replaced when a notebook overruns its deadline.
+and replaced when a notebook overruns its deadline. With "warm" kernels (the default) each
+worker keeps a zygote that forks every notebook a fresh kernel with its imports already loaded
+(rca_kit.kernels); "fresh" starts a new interpreter per notebook. Either way the result is an
+ordinary papermill notebook. A `Pool` can be started before its jobs are known, so workers and
+zygotes load while the evidence is frozen.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import queue
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,16 +23,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from .children import die_with_parent
 from .models import RunResult
 from .provenance import seal
 
 KERNEL_NAME = "python3"
+KERNEL_MODES = ("warm", "fresh")
 START_TIMEOUT_S = 60
 GRACE_S = 30  # beyond a job's own deadline before the parent kills its worker
 _PORT_RETRIES = 3
+# a kernel that died or hung before its first reply (no cell ran) is started again once, as a
+# new interpreter
+_DIED_AT_START = ("before replying to kernel_info", "didn't respond in")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Job:
     timeout_s: int
     cwd: Path
     kernel_name: str = KERNEL_NAME
+    kernels: str = "warm"  # or "fresh": a new interpreter per notebook ([execution] kernels)
     # written into the executed notebook's metadata.rca_kit (rca_kit.provenance)
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -111,8 +116,15 @@ def execute(job: Job) -> RunResult:
     if armed:  # a deadline for the whole notebook, not only for each cell
         signal.signal(signal.SIGALRM, _on_deadline)
         signal.setitimer(signal.ITIMER_REAL, job.timeout_s)
+    warm = job.kernels == "warm" and job.kernel_name == KERNEL_NAME
+    options: dict[str, Any] = {}
+    restarted = False
     try:
         for attempt in range(_PORT_RETRIES):
+            if warm:
+                from .kernels import warm_options
+
+                options = warm_options()
             try:
                 papermill.execute_notebook(
                     _escape_braces(job.template),  # metadata.papermill.input_path: the template
@@ -127,14 +139,21 @@ def execute(job: Job) -> RunResult:
                     cwd=str(job.cwd),
                     # the kernel's own start-up warnings would interleave with the CLI's output
                     extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                    **options,
                 )
                 error = None
                 break
             except Exception as exc:  # every failure of a notebook is data, not a crash
                 error = _describe(exc, job.timeout_s)
+                message = str(exc)
+                died = not restarted and any(text in message for text in _DIED_AT_START)
                 # parallel kernel launches can collide on ports: retry those
-                if "Address already in use" not in str(exc) or attempt + 1 == _PORT_RETRIES:
+                if attempt + 1 == _PORT_RETRIES or not (
+                    died or "Address already in use" in message
+                ):
                     break
+                restarted = restarted or died
+                warm, options = False, {}
     finally:
         if armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -163,7 +182,12 @@ def pin_kernel(folder: Path) -> None:
 
 def worker_main() -> None:
     """Serve jobs: one JSON job per line on stdin, one JSON result per line on the result pipe.
-    The kernelspec folder is the parent's (argv[1]): it removes it however the worker ends."""
+    The kernelspec folder is the parent's (argv[1]): it removes it however the worker ends.
+    With argv[2] "warm" the zygote starts loading at once, before the first job arrives."""
+    if len(sys.argv) > 2 and sys.argv[2] == "warm":
+        from .kernels import start_zygote
+
+        start_zygote()
     if len(sys.argv) > 1:
         pin_kernel(Path(sys.argv[1]))
         _serve()
@@ -176,126 +200,30 @@ def worker_main() -> None:
 def _serve() -> None:
     results = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything else printed (kernels inherit fd 1) goes to the log, not the protocol
+    import papermill  # noqa: F401  (loaded now, while the first job is still being prepared)
+
     for line in sys.stdin:
         result = execute(Job.from_json(line))
         results.write(json.dumps({**asdict(result), "notebook": str(result.notebook)}) + "\n")
+    from .kernels import stop_zygote
 
-
-class _Worker:
-    """One persistent worker process and its log."""
-
-    def __init__(self) -> None:
-        # closed in close(): the log lives as long as the worker
-        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-        self.folder = tempfile.mkdtemp(prefix="rca-kernel-")  # removed in close(), even after kill
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rca_kit.runner", self.folder],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            start_new_session=True,
-            preexec_fn=die_with_parent,  # an investigation killed takes its workers along
-        )
-
-    def run(self, job: Job) -> RunResult:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write(job.to_json() + "\n")
-        self.process.stdin.flush()
-        answer: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(
-            target=lambda: answer.put(self.process.stdout.readline()),  # type: ignore[union-attr]
-            daemon=True,
-        )
-        reader.start()
-        try:
-            line = answer.get(timeout=job.timeout_s + START_TIMEOUT_S + GRACE_S)
-        except queue.Empty:
-            self.kill()
-            with contextlib.suppress(OSError):  # what it wrote before it was killed
-                seal(job.output, job.provenance, job.kernel_name)
-            return RunResult(
-                job.hypothesis_id,
-                job.output,
-                float(job.timeout_s),
-                f"timed out: the notebook ran longer than {job.timeout_s}s (worker killed)",
-            )
-        if not line:
-            with contextlib.suppress(OSError):
-                seal(job.output, job.provenance, job.kernel_name)
-            return RunResult(
-                job.hypothesis_id, job.output, 0.0, f"the worker process died: {self.tail()}"
-            )
-        data = json.loads(line)
-        return RunResult(
-            data["hypothesis_id"], Path(data["notebook"]), data["duration_s"], data["error"]
-        )
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def tail(self) -> str:
-        self.log.seek(0)
-        lines = self.log.read().decode(errors="replace").strip().splitlines()
-        return lines[-1][:300] if lines else f"exit code {self.process.poll()}"
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def close(self) -> None:
-        if self.process.stdin:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        if self.process.stdout:
-            self.process.stdout.close()
-        self.log.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-Progress = Callable[[RunResult], None]
+    stop_zygote()
+    results.close()
+    os._exit(0)  # every result is written: skip tearing down papermill, zmq and pandas
 
 
 def run_all(
-    jobs: Sequence[Job], *, workers: int = 2, progress: Progress | None = None
+    jobs: Sequence[Job],
+    *,
+    workers: int = 2,
+    progress: Callable[[RunResult], None] | None = None,
+    kernels: str = "warm",
 ) -> list[RunResult]:
     """Execute jobs on a pool of persistent workers; results come back in job order."""
-    pending: queue.Queue[int] = queue.Queue()
-    for index in range(len(jobs)):
-        pending.put(index)
-    results: dict[int, RunResult] = {}
-    lock = threading.Lock()
+    from .pool import Pool
 
-    def drain() -> None:
-        worker = _Worker()
-        try:
-            while True:
-                try:
-                    index = pending.get_nowait()
-                except queue.Empty:
-                    return
-                if not worker.alive():
-                    worker.close()
-                    worker = _Worker()
-                result = worker.run(jobs[index])
-                with lock:
-                    results[index] = result
-                    if progress is not None:
-                        progress(result)
-        finally:
-            worker.close()
-
-    threads = [threading.Thread(target=drain, daemon=True) for _ in range(min(workers, len(jobs)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return [results[i] for i in range(len(jobs))]
+    with Pool(min(workers, len(jobs)), kernels=kernels) as pool:
+        return pool.run(jobs, progress)
 
 
 if __name__ == "__main__":

@@ -282,10 +282,12 @@ def rerun_hypothesis(
             parameters=run_parameters,
             timeout_s=min(spec.timeout_s, workspace.settings.execution.timeout_s),
             cwd=folder,
+            kernels=workspace.settings.execution.kernels,
             provenance={**described, "rerun_of": original["id"], "edited": edits},
         )
         tell(f"running {spec.id} as {output.name} (up to {job.timeout_s} s)…")
-        outcome: Outcome = harvest(run_all([job], workers=1)[0])  # the runner sealed it 0444
+        # the runner sealed it 0444
+        outcome: Outcome = harvest(run_all([job], workers=1, kernels=job.kernels)[0])
         run_id = register.record_rerun(
             original["id"],
             outcome,

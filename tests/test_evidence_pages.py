@@ -110,7 +110,7 @@ def test_pages_link_one_shared_stylesheet(tmp_path: Path) -> None:
     linked = out.read_text(encoding="utf-8")
     alone = export_evidence_page(notebook, tmp_path / "alone.html", plotly_src=PLOTLY)
     inline = alone.read_text(encoding="utf-8")
-    assert f'<link href="../assets/{css.name}" rel="stylesheet"/>' in linked
+    assert f'<link href="../assets/{css.name}" rel="stylesheet">' in linked
     assert "<style" not in linked
     assert "style-src 'self' 'unsafe-inline';" in linked
     assert "\n".join(STYLE.findall(inline)).encode() == css.read_bytes()

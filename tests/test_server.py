@@ -415,6 +415,14 @@ def _runner_pids() -> set[int]:
     return {int(p) for p in out.stdout.split()}
 
 
+def _investigations(workspace_dir: Path) -> list[Any]:
+    register = _register(workspace_dir)
+    try:
+        return [i for a in register.alerts(limit=10) for i in register.investigations_of(a["id"])]
+    finally:
+        register.close()
+
+
 @pytest.mark.slow
 def test_sigterm_leaves_a_true_record_and_no_workers(workspace_dir: Path) -> None:
     """`rca investigate` stopped with SIGTERM (as `rca serve` stops one, or a supervisor):
@@ -433,6 +441,9 @@ def test_sigterm_leaves_a_true_record_and_no_workers(workspace_dir: Path) -> Non
     while not (_runner_pids() - before) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _runner_pids() - before, "the notebook workers started"
+    while not _investigations(workspace_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the workers start first, while the alert is read
+    assert _investigations(workspace_dir), "the investigation started"
     time.sleep(1)
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=60)

@@ -6,13 +6,16 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..exceptions import InputError, RcaKitError
 from .alerts import FORMAT_HELP
 from .base import _investigate, _workspace, cli, echo, handled
+
+if TYPE_CHECKING:
+    from ..config import Workspace
 
 
 @cli.command()
@@ -24,6 +27,12 @@ from .base import _investigate, _workspace, cli, echo, handled
     "resume_id",
     metavar="INVESTIGATION_ID",
     help="Finish an abandoned or failed investigation (in its folder, with its snapshot).",
+)
+@click.option(
+    "--batch",
+    "batch",
+    metavar="DIR_OR_GLOB",
+    help="Investigate every alert of every payload file in a folder or matching a glob.",
 )
 @click.option(
     "--now",
@@ -39,21 +48,35 @@ def investigate(
     as_json: bool,
     fmt: str | None,
     resume_id: str | None,
+    batch: str | None,
     now: datetime | None,
 ) -> None:
-    """Investigate an alert file or a stored ALERT_ID end to end (or --resume one)."""
+    """Investigate an alert file or a stored ALERT_ID end to end (or --resume one, or a
+    --batch of alert files)."""
+    ws = _workspace(ctx)
+    if batch is not None:
+        if target or resume_id:
+            raise InputError("give --batch DIR_OR_GLOB alone, without an alert or --resume")
+        from .storm import investigate_batch
+
+        investigate_batch(ws, batch, fmt, as_json)
+        return
+    if resume_id and target:
+        raise InputError("give an alert or --resume INVESTIGATION_ID, not both")
+    if not (target or resume_id):
+        raise InputError("missing FILE_OR_ALERT_ID", hint="or --resume INVESTIGATION_ID")
+    from ..children import terminate_gracefully
+
+    terminate_gracefully()  # from here a SIGTERM ends the command as a failure, with why
+    run_jobs = _early_pool(ctx, ws).run
     from ..config import parse_duration
     from ..ingest import ingest_file, shared
     from ..pipeline import open_register
 
-    ws = _workspace(ctx)
     if resume_id:
-        if target:
-            raise InputError("give an alert or --resume INVESTIGATION_ID, not both")
-        _report(_investigate(ws, None, now, resume=resume_id), as_json)
+        _report(_investigate(ws, None, now, resume=resume_id, run_jobs=run_jobs), as_json)
         return
-    if not target:
-        raise InputError("missing FILE_OR_ALERT_ID", hint="or --resume INVESTIGATION_ID")
+    assert target is not None
     twins: dict[str, str] = {}
     if Path(target).is_file():
         register = open_register(ws)
@@ -70,7 +93,24 @@ def investigate(
         if alert_id in twins:  # copies in one payload: one investigation answers them all
             echo(f"{alert_id}: shares the investigation of {twins[alert_id]}", err=True)
             continue
-        _report(_investigate(ws, alert_id, now), as_json)
+        _report(_investigate(ws, alert_id, now, run_jobs=run_jobs), as_json)
+
+
+def _early_pool(ctx: click.Context, ws: Workspace) -> Any:
+    """The notebook workers, started before anything else: they and their warm kernels load
+    while the alert is read and its evidence frozen. Stopped when the command ends."""
+    if ws.settings.execution.backend == "dask":  # the cluster's workers, reached first
+        from ..dask_backend import DaskRunner, close, connect
+
+        client = connect(ws)
+        ctx.call_on_close(lambda: close(client))
+        return DaskRunner(client)
+    from ..pool import Pool
+
+    execution = ws.settings.execution
+    pool = Pool(execution.workers, kernels=execution.kernels)
+    ctx.call_on_close(pool.close)
+    return pool
 
 
 def _report(result: Any, as_json: bool) -> None:

@@ -45,6 +45,7 @@ from ..inert import inert_figure, one_line, shown
 from ..outcome import recorded_inconclusive
 from .assets import content_name, shared_asset
 from .evidence_markup import HEADING_CSS, clean_code, clean_html, heading_anchors
+from .page_exporter import page_exporter_class
 
 PAGE_FIGURE = "application/vnd.rca-kit.page-figure+json"  # rca-kit's own, never the notebook's
 # representations that nbconvert's lab template renders inert (HTML and Markdown cleaned)
@@ -93,7 +94,7 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block notebook_css -%}
 {%- if resources.rca_kit.stylesheet -%}
-<link rel="stylesheet" href="{{ resources.rca_kit.stylesheet | e }}">
+<link href="{{ resources.rca_kit.stylesheet | e }}" rel="stylesheet">
 {%- else -%}
 {{ super() }}
 <style type="text/css">{{ resources.rca_kit.css }}</style>
@@ -166,7 +167,7 @@ def _exporter() -> Any:
             "CSSHTMLHeaderPreprocessor": {"enabled": False},
         }
     )
-    return HTMLExporter(  # type: ignore[no-untyped-call]
+    return page_exporter_class()(
         config=config,
         template_name="lab",
         sanitize_html=True,

@@ -1,0 +1,178 @@
+"""Warm kernels: a preloaded process that forks a fresh Jupyter kernel for each notebook.
+
+The zygote (`python -m rca_kit.zygote`) imports what the hypothesis templates use (pandas,
+numpy, plotly, duckdb, pyarrow, rca_kit, ipykernel) once, then serves one JSON request per
+line on stdin: it forks, the child becomes an ordinary IPython kernel (`IPKernelApp`) on the
+connection file it was given, and the zygote answers `{"pid": N}`. Each notebook therefore
+starts in a copy of the same pristine process: nothing one notebook does (variables, pandas
+options, plotly templates, numpy's random state, warnings filters, environment, cwd, sys.path,
+open files, monkeypatches) can reach the next, and a kernel that failed is never reused; the
+zygote itself runs no notebook code. The zygote starts no thread before it forks (BLAS is held
+to one thread), and dies with the worker that started it; its kernels die with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+from .children import die_with_parent
+
+# what the bundled templates import, loaded once before any alert arrives
+PRELOAD = (
+    "numpy",
+    "pandas",
+    "plotly.graph_objects",
+    "plotly.io",
+    "duckdb",
+    "pyarrow.parquet",
+    "rca_kit",
+    "rca_kit.evidence.load",
+    "rca_kit.outcome",
+    "rca_kit.figures",
+    "rca_kit.stats",
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+)
+_LAUNCHER = ["-m", "ipykernel_launcher"]
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def forkable(cmd: list[str]) -> bool:
+    """Only the interpreter's own ipykernel can be forked from the zygote."""
+    return len(cmd) >= 3 and cmd[0] == sys.executable and cmd[1:3] == _LAUNCHER
+
+
+def _preload() -> None:
+    for name in PRELOAD:
+        importlib.import_module(name)
+    with contextlib.suppress(Exception):  # a warm-up that fails only makes kernels slower
+        _warm_up()
+
+
+def _warm_up() -> None:
+    """Walk the paths every template walks (read a snapshot, shape series, draw a figure,
+    serialize it) on a throwaway snapshot, so what they load lazily is loaded once, here."""
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    import rca_kit
+    from rca_kit.figures import display_bundle
+    from rca_kit.testing import make_snapshot
+
+    end = datetime(2000, 1, 1, tzinfo=UTC)
+    times = pd.date_range(end - timedelta(hours=2), end, freq="1min")
+    metrics = pd.DataFrame(
+        {"timestamp": times, "service": "s", "metric": "queue_depth", "value": range(len(times))}
+    )
+    with tempfile.TemporaryDirectory(prefix="rca-kit-zygote-") as folder:
+        path = make_snapshot(
+            Path(folder) / "snapshot",
+            window=(end - timedelta(hours=1), end),
+            service="s",
+            metrics=metrics,
+        )
+        evidence = rca_kit.load_evidence(path)
+        series = evidence.series("s", "queue_depth").rolling(5, min_periods=1).median()
+        evidence.gaps("metrics", "logs", "changes")
+    figure = go.Figure()
+    figure.add_scatter(x=series.index, y=series, name="a", line={"dash": "dot"})
+    figure.add_bar(x=series.index[:3], y=series[:3])
+    figure.add_vline(x=series.index[0], line_dash="dash", annotation_text="a")
+    figure.add_vrect(x0=series.index[0], x1=series.index[1], opacity=0.1)
+    figure.update_layout(xaxis={"type": "date"}, title="a", legend={"orientation": "h"})
+    display_bundle(figure.to_plotly_json())
+    figure.to_json()
+
+
+def _become_kernel(request: dict[str, Any], zygote: int, ready: int) -> None:
+    """In the forked child: become the kernel the request describes; write to `ready` once
+    its sockets are bound (so the client's first connection succeeds). Never returns."""
+    code = 1
+    try:
+        os.setsid()  # its own process group: interrupts and kills reach it and its children
+        die_with_parent()
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ["JPY_PARENT_PID"] = str(zygote)  # ipykernel exits when the zygote goes
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        import numpy
+
+        numpy.random.seed()  # a forked copy would otherwise share the zygote's stream
+        if sys.path and sys.path[0] == os.getcwd():
+            del sys.path[0]
+        # the parent it watches (read from the environment only when ipykernel was imported)
+        args = [*request["args"], f"--IPKernelApp.parent_handle={zygote}"]
+        sys.argv = ["ipykernel_launcher", *args]
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app.initialize(args)  # type: ignore[no-untyped-call]
+        os.write(ready, b"1")
+        os.close(ready)
+        app.start()  # type: ignore[no-untyped-call]
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _reap(signum: int, frame: Any) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def main() -> None:
+    for name in _THREAD_VARS:  # no BLAS thread pool in a process that forks
+        os.environ.setdefault(name, "1")
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything printed while loading goes to the log, not the protocol
+    try:
+        _preload()
+    except Exception as exc:  # the worker falls back to fresh kernels
+        answers.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+        return
+    answers.write(json.dumps({"ready": os.getpid()}) + "\n")
+    signal.signal(signal.SIGCHLD, _reap)
+    zygote = os.getpid()
+    for line in sys.stdin:
+        request = json.loads(line)
+        ready, bound = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            answers.close()
+            os.close(ready)
+            _become_kernel(request, zygote, bound)
+        os.close(bound)
+        with contextlib.suppress(OSError):
+            os.read(ready, 1)  # bound, or b"" if it died first: the client will see that
+        os.close(ready)
+        answers.write(json.dumps({"pid": pid}) + "\n")
+    os._exit(0)  # nothing to tear down: its worker is done with it
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Warm kernels (forked from a preloaded zygote) against fresh ones: isolation, failures,
+start-up retries, and identical verdicts. Real kernels throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rca_kit import kernels
+from rca_kit.models import Outcome
+from rca_kit.outcome import harvest
+from rca_kit.pool import Pool
+from rca_kit.runner import Job, execute, run_all
+
+OUTCOME = "application/vnd.rca-kit.outcome.v1+json"
+BUNDLED = {
+    "backpressure",
+    "recent-change",
+    "resource-saturation",
+    "disk-pressure",
+    "memory-leak",
+    "error-log-spike",
+    "upstream-degradation",
+    "schema-drift",
+    "volume-anomaly",
+}
+
+
+def notebook(path: Path, *cells: str) -> Path:
+    def cell(source: str, tags: list[str] | None = None) -> dict[str, object]:
+        metadata = {"tags": tags} if tags else {}
+        return {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": metadata,
+            "outputs": [],
+            "source": source,
+        }
+
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = {
+        "cells": [cell("marker = ''", ["parameters"]), *(cell(textwrap.dedent(c)) for c in cells)],
+        "metadata": {"kernelspec": kernelspec},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def job(template: Path, name: str, *, timeout_s: int = 60, **fields: object) -> Job:
+    return Job(
+        hypothesis_id=name,
+        template=template,
+        output=template.parent / f"{name}.ipynb",
+        parameters={"marker": name},
+        timeout_s=timeout_s,
+        cwd=template.parent,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def stdout_of(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    return "".join(
+        "".join(o.get("text", "")) for c in cells for o in c.get("outputs", []) if o.get("name")
+    )
+
+
+MESS = """
+    import os, sys, warnings, random
+    import numpy as np, pandas as pd
+    import plotly.io as pio
+    pd.set_option("display.max_rows", 3)
+    pio.templates.default = "plotly_dark"
+    pio.renderers.default = "json"
+    np.random.seed(0)
+    random.seed(0)
+    warnings.simplefilter("error")
+    os.environ["RCA_LEAK"] = "1"
+    sys.path.append("/leak")
+    leaked_file = open("leak.txt", "w")
+    pd.DataFrame.leak = lambda self: 1
+    leaked = 42
+    os.chdir("/")
+    print("pid", os.getpid())
+"""
+
+CHECK = """
+    import os, sys, warnings, random
+    preloaded = "pandas" in sys.modules  # before this notebook imported it
+    import numpy as np, pandas as pd
+    import plotly.io as pio
+    problems = []
+    if pd.get_option("display.max_rows") == 3: problems.append("pandas option")
+    if pio.templates.default == "plotly_dark": problems.append("plotly template")
+    if pio.renderers.default == "json": problems.append("plotly renderer")
+    np.random.seed(0); seeded = np.random.random(); np.random.seed()
+    if any(f[0] == "error" and f[2] is Warning for f in warnings.filters):
+        problems.append("warnings filter")
+    if "RCA_LEAK" in os.environ: problems.append("environment")
+    if "/leak" in sys.path: problems.append("sys.path")
+    if hasattr(pd.DataFrame, "leak"): problems.append("monkeypatch")
+    if "leaked" in globals(): problems.append("variable")
+    if os.getcwd() == "/": problems.append("cwd")
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").endswith("leak.txt"): problems.append("open file")
+        except OSError:
+            pass  # the listing's own descriptor
+    assert not problems, problems
+    draws = np.random.random(), random.random()
+    print("pid", os.getpid(), "preloaded", preloaded, "draw", draws[0], "py", draws[1])
+"""
+
+
+def test_warm_kernels_share_nothing_between_notebooks(tmp_path: Path) -> None:
+    """What one notebook changes in its kernel (variables, pandas options, plotly renderer
+    and template, random state, warnings filters, environment, cwd, sys.path, open files,
+    monkeypatches) is not there for the next, on the same worker."""
+    mess = notebook(tmp_path / "mess.ipynb", MESS)
+    check = notebook(tmp_path / "check.ipynb", CHECK)
+    jobs = [job(mess, "a-mess"), job(check, "b-check"), job(mess, "c-mess"), job(check, "d-check")]
+    results = run_all(jobs, workers=1, kernels="warm")
+    assert [r.error for r in results] == [None] * 4, [r.error for r in results]
+    outputs = [stdout_of(r.notebook) for r in results]
+    pids = [out.split()[1] for out in outputs]
+    assert len(set(pids)) == 4  # a kernel per notebook
+    checks = [dict(zip(*[iter(outputs[i].split())] * 2, strict=False)) for i in (1, 3)]
+    assert all(c["preloaded"] == "True" for c in checks)  # warm: forked with pandas loaded
+    assert checks[0]["draw"] != checks[1]["draw"]  # each fork reseeded numpy
+    assert checks[0]["py"] != checks[1]["py"]
+
+
+def test_fresh_kernels_are_new_interpreters(tmp_path: Path) -> None:
+    check = notebook(tmp_path / "check.ipynb", CHECK)
+    [result] = run_all([job(check, "fresh", kernels="fresh")], workers=1, kernels="fresh")
+    assert result.error is None
+    assert "preloaded False" in stdout_of(result.notebook)
+
+
+def test_a_warm_notebook_is_an_ordinary_papermill_notebook(tmp_path: Path) -> None:
+    template = notebook(tmp_path / "t.ipynb", "print('ran', marker)")
+    result = execute(job(template, "papermill"))
+    assert result.error is None
+    nb = json.loads(result.notebook.read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1
+    assert 'marker = "papermill"' in "".join(injected[0]["source"])
+    assert nb["metadata"]["papermill"]["parameters"] == {"marker": "papermill"}
+    assert nb["metadata"]["papermill"]["input_path"] == str(template)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert "ran papermill" in stdout_of(result.notebook)
+
+
+def test_a_kernel_that_dies_or_overruns_is_errored_and_the_next_notebook_runs(
+    tmp_path: Path,
+) -> None:
+    dies = notebook(tmp_path / "dies.ipynb", "import os, signal; os.kill(os.getpid(), 9)")
+    sleeps = notebook(tmp_path / "sleeps.ipynb", "import time; time.sleep(120)")
+    fine = notebook(tmp_path / "fine.ipynb", "print('fine')")
+    jobs = [job(dies, "dies"), job(sleeps, "sleeps", timeout_s=4), job(fine, "fine")]
+    results = run_all(jobs, workers=1, kernels="warm")
+    assert results[0].error is not None
+    assert "kernel died" in results[0].error
+    assert results[1].error is not None
+    assert "timed out" in results[1].error
+    assert results[2].error is None
+    assert "fine" in stdout_of(results[2].notebook)
+
+
+def test_a_dead_zygote_is_replaced(tmp_path: Path) -> None:
+    template = notebook(
+        tmp_path / "t.ipynb", "import sys; print('preloaded', 'pandas' in sys.modules)"
+    )
+    assert execute(job(template, "one")).error is None
+    zygote = kernels.start_zygote()
+    assert zygote.ready()
+    os.kill(zygote.process.pid, signal.SIGKILL)
+    zygote.process.wait()
+    again = execute(job(template, "two"))
+    assert again.error is None
+    assert "preloaded True" in stdout_of(again.notebook)
+    assert kernels.start_zygote() is not zygote
+
+
+@pytest.fixture
+def flaky_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A kernelspec whose kernel exits before it replies, as many times as `deaths` says."""
+    folder = tmp_path / "jupyter"
+    spec = folder / "kernels" / "flaky"
+    spec.mkdir(parents=True)
+    launcher = tmp_path / "flaky.py"
+    launcher.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys, runpy
+            count = {str(tmp_path / "starts")!r}
+            with open(count, "a") as f:
+                f.write("x")
+            deaths = int(open({str(tmp_path / "deaths")!r}).read())
+            if len(open(count).read()) <= deaths:
+                os._exit(1)
+            sys.argv = ["ipykernel_launcher", *sys.argv[1:]]
+            runpy.run_module("ipykernel_launcher", run_name="__main__")
+            """
+        )
+    )
+    argv = [sys.executable, str(launcher), "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "flaky"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(folder))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("deaths", "starts", "ok"), [(1, 2, True), (5, 2, False)])
+def test_a_kernel_that_dies_before_kernel_info_is_retried_once(
+    flaky_kernel: Path, deaths: int, starts: int, ok: bool
+) -> None:
+    (flaky_kernel / "deaths").write_text(str(deaths))
+    template = notebook(flaky_kernel / "t.ipynb", "print('up')")
+    result = execute(job(template, "flaky", kernel_name="flaky"))
+    assert len((flaky_kernel / "starts").read_text()) == starts
+    if ok:
+        assert result.error is None
+    else:
+        assert result.error is not None
+        assert "kernel_info" in result.error
+
+
+@pytest.mark.slow
+def test_verdicts_are_identical_with_warm_and_fresh_kernels(tmp_path: Path) -> None:
+    """Every bundled hypothesis on every fault type of the generator: the same verdict,
+    confidence and observations from a forked kernel as from a new interpreter."""
+    from rca_kit.scenarios import FAULTS, generate
+    from rca_kit.testing import investigate_scenario
+
+    warm: dict[tuple[str, str], object] = {}
+    jobs: list[tuple[str, Job]] = []
+    for index, fault in enumerate(sorted(FAULTS)):
+        _, result = investigate_scenario(generate(fault, seed=100 + index), tmp_path / fault)
+        assert result.status == "done"
+        for outcome in result.outcomes:
+            warm[fault, outcome.hypothesis_id] = _facts(outcome)
+            executed = json.loads(Path(outcome.notebook).read_text())
+            template = Path(executed["metadata"]["papermill"]["input_path"])
+            fresh_dir = tmp_path / "fresh" / fault
+            fresh_dir.mkdir(parents=True, exist_ok=True)
+            jobs.append(
+                (
+                    fault,
+                    Job(
+                        hypothesis_id=outcome.hypothesis_id,
+                        template=template,
+                        output=fresh_dir / f"{outcome.hypothesis_id}.ipynb",
+                        parameters=executed["metadata"]["papermill"]["parameters"],
+                        timeout_s=120,
+                        cwd=fresh_dir,
+                        kernels="fresh",
+                    ),
+                )
+            )
+    with Pool(2, kernels="fresh") as pool:
+        results = pool.run([j for _, j in jobs])
+    fresh = {
+        (fault, r.hypothesis_id): _facts(harvest(r))
+        for (fault, _), r in zip(jobs, results, strict=True)
+    }
+    assert {hypothesis for _, hypothesis in warm} == BUNDLED  # each ran somewhere
+    assert fresh == warm
+
+
+def _facts(outcome: Outcome) -> tuple[object, ...]:
+    return (outcome.verdict, outcome.confidence, outcome.summary, json.dumps(outcome.observed))
