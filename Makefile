@@ -33,6 +33,7 @@ test: lint typecheck unit notebooks
 bench: $(STAMP)
 	$(BIN)/python bench/bench_investigate.py
 	$(BIN)/python bench/bench_serve.py
+	$(BIN)/python bench/bench_serve_warm.py
 	$(BIN)/python bench/bench_reports.py
 	$(BIN)/python bench/bench_harvest.py
 	$(BIN)/python bench/bench_snapshot.py
