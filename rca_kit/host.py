@@ -36,20 +36,20 @@ def serve(workspace_root: str) -> None:
     from .exceptions import RcaKitError
     from .inert import one_line
     from .pipeline import investigate
-    from .pool import Pool
+    from .pool import start_runner
 
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to the log, not the protocol
     terminate_gracefully()  # SIGTERM records the running investigation as failed, with why
     workspace = find_workspace(workspace_root)
-    execution = workspace.settings.execution
-    with Pool(execution.workers, kernels=execution.kernels) as pool:
+    run_jobs, stop = start_runner(workspace)
+    try:
         answers.write(json.dumps({"ready": os.getpid()}) + "\n")
         for line in sys.stdin:
             alert_id = str(json.loads(line)["alert_id"])
             reply: dict[str, Any] = {"investigation_id": None, "error": None, "code": 0}
             try:
-                result = investigate(workspace, alert_id, run_jobs=pool.run)
+                result = investigate(workspace, alert_id, run_jobs=run_jobs)
                 reply["investigation_id"] = result.investigation_id
                 if result.status != "done":
                     reply.update(
@@ -60,6 +60,8 @@ def serve(workspace_root: str) -> None:
             except Exception as exc:  # the next alert still gets a host that works
                 reply.update(error=one_line(f"{type(exc).__name__}: {exc}", 500), code=1)
             answers.write(json.dumps(reply) + "\n")
+    finally:
+        stop()
 
 
 class Host:

@@ -20,12 +20,15 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .children import die_with_parent
 from .models import RunResult
 from .provenance import seal
 from .runner import GRACE_S, KERNEL_MODES, START_TIMEOUT_S, Job
+
+if TYPE_CHECKING:
+    from .config import Workspace
 
 Progress = Callable[[RunResult], None]
 
@@ -177,3 +180,16 @@ class Pool:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def start_runner(workspace: Workspace) -> tuple[Callable[..., list[RunResult]], Callable[[], None]]:
+    """(run_jobs, stop) for a workspace's `[execution]`: a local Pool started now, or the
+    Dask cluster's workers (`backend = "dask"`, reached now)."""
+    execution = workspace.settings.execution
+    if execution.backend == "dask":
+        from .dask_backend import DaskRunner, close, connect
+
+        client = connect(workspace)
+        return DaskRunner(client), lambda: close(client)
+    pool = Pool(execution.workers, kernels=execution.kernels)
+    return pool.run, pool.close

@@ -68,7 +68,7 @@ def investigate(
     from ..children import terminate_gracefully
 
     terminate_gracefully()  # from here a SIGTERM ends the command as a failure, with why
-    run_jobs = _early_pool(ctx, ws).run
+    run_jobs = _early_pool(ctx, ws)
     from ..config import parse_duration
     from ..ingest import ingest_file, shared
     from ..pipeline import open_register
@@ -97,20 +97,14 @@ def investigate(
 
 
 def _early_pool(ctx: click.Context, ws: Workspace) -> Any:
-    """The notebook workers, started before anything else: they and their warm kernels load
-    while the alert is read and its evidence frozen. Stopped when the command ends."""
-    if ws.settings.execution.backend == "dask":  # the cluster's workers, reached first
-        from ..dask_backend import DaskRunner, close, connect
+    """How the notebooks will run, started before anything else (local workers and their warm
+    kernels load while the alert is read and its evidence frozen; or the Dask cluster is
+    reached). Stopped when the command ends."""
+    from ..pool import start_runner
 
-        client = connect(ws)
-        ctx.call_on_close(lambda: close(client))
-        return DaskRunner(client)
-    from ..pool import Pool
-
-    execution = ws.settings.execution
-    pool = Pool(execution.workers, kernels=execution.kernels)
-    ctx.call_on_close(pool.close)
-    return pool
+    run_jobs, stop = start_runner(ws)
+    ctx.call_on_close(stop)
+    return run_jobs
 
 
 def _report(result: Any, as_json: bool) -> None:
