@@ -76,7 +76,8 @@ def main() -> None:
         warm_ws = init_workspace(root / "warm")
         fresh_ws = init_workspace(root / "fresh")
         config = fresh_ws / "rca.toml"
-        config.write_text(config.read_text() + '\n[execution]\nkernels = "fresh"\n')
+        text = config.read_text()
+        config.write_text(text.replace("[execution]\n", '[execution]\nkernels = "fresh"\n', 1))
         times: dict[str, list[float]] = {"warm": [], "fresh": [], "loop": []}
         verdicts: dict[str, dict[str, str]] = {}
         notebooks = 0
