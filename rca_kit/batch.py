@@ -12,6 +12,7 @@ each (investigation, hypothesis) has exactly one run whatever was interrupted.
 from __future__ import annotations
 
 import glob
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,8 +27,9 @@ from .config import Workspace, parse_duration
 from .exceptions import BusyError, InputError, RcaKitError
 from .ingest import ingest_file, shared
 from .models import RunResult
+from .pool import Pool
 from .register import Register
-from .runner import Job, run_all
+from .runner import Job
 
 WAIT_S = 2.0  # how often an investigation running in another process is looked at again
 FINISHED = ("done", "partial")
@@ -130,19 +132,29 @@ def gather(
 
 
 class LocalSlots:
-    """Notebooks of concurrent investigations on this machine, `workers` at most in all: an
-    investigation runs its notebooks on `per_run` workers once it holds a slot."""
+    """Notebooks of concurrent investigations on this machine, `workers` at most in all: a
+    few pools of `per_run` workers each, started once for the whole batch (their warm kernels
+    load while the first evidence is frozen); an investigation runs its notebooks on one."""
 
-    def __init__(self, workers: int, per_run: int) -> None:
+    def __init__(self, workers: int, per_run: int, kernels: str) -> None:
         self.per_run = max(1, min(per_run, workers))
         self.slots = max(1, workers // self.per_run)
-        self._free = threading.BoundedSemaphore(self.slots)
+        self._idle: queue.Queue[Pool] = queue.Queue()
+        for _ in range(self.slots):
+            self._idle.put(Pool(self.per_run, kernels=kernels))
 
     def __call__(
         self, jobs: list[Job], progress: Callable[[RunResult], None] | None
     ) -> list[RunResult]:
-        with self._free:
-            return run_all(jobs, workers=self.per_run, progress=progress)
+        pool = self._idle.get()  # one investigation at a time on each pool
+        try:
+            return pool.run(jobs, progress)
+        finally:
+            self._idle.put(pool)
+
+    def close(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
 
 
 Plan = Callable[[int], tuple[pipeline.RunJobs, int]]
@@ -164,15 +176,21 @@ def backend(workspace: Workspace) -> Iterator[Plan]:
         finally:
             dask_backend.close(client)
         return
-    workers = workspace.settings.execution.workers
+    execution = workspace.settings.execution
+    started: list[LocalSlots] = []
 
     def local(count: int) -> tuple[pipeline.RunJobs, int]:
-        slots = LocalSlots(workers, workers // max(1, min(workers, count)))
+        per_run = execution.workers // max(1, min(execution.workers, count))
+        started.append(LocalSlots(execution.workers, per_run, execution.kernels))
         # one more investigation than slots: its snapshot is frozen, or its report rendered,
         # while the others' notebooks run
-        return slots, slots.slots + 1
+        return started[-1], started[-1].slots + 1
 
-    yield local
+    try:
+        yield local
+    finally:
+        for slots in started:
+            slots.close()
 
 
 def run_batch(
