@@ -22,8 +22,9 @@ from .report import evidence_pages, render_investigation
 from .runner import Job, run_all
 from .suspects import rank_suspects
 
-# runs an investigation's notebooks: (jobs, progress) -> results in job order; by default
-# `run_all` with `[execution] workers` (rca_kit.batch shares one bound among investigations)
+# runs an investigation's notebooks: (jobs, progress) -> results in job order; by default a
+# Pool of `[execution] workers` (pool.start_runner: that or Dask; rca_kit.batch: pools shared
+# by concurrent investigations)
 RunJobs = Callable[[list[Job], Callable[[RunResult], None] | None], list[RunResult]]
 
 
