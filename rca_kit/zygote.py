@@ -39,6 +39,14 @@ PRELOAD = (
     "rca_kit.stats",
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
+    # what a kernel's start-up imports (its debugger, IPython's inspector, tornado's queues)
+    "ipykernel.debugger",
+    "IPython.core.completerlib",
+    "IPython.core.debugger",
+    "IPython.core.oinspect",
+    "tornado.gen",
+    "tornado.locks",
+    "tornado.queues",
 )
 _LAUNCHER = ["-m", "ipykernel_launcher"]
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -118,7 +126,11 @@ def _become_kernel(request: dict[str, Any], zygote: int, ready: int) -> None:
         if sys.path and sys.path[0] == os.getcwd():
             del sys.path[0]
         # the parent it watches (read from the environment only when ipykernel was imported)
-        args = [*request["args"], f"--IPKernelApp.parent_handle={zygote}"]
+        args = [
+            *request["args"],
+            f"--IPKernelApp.parent_handle={zygote}",
+            "--HistoryManager.enabled=False",  # no shared SQLite file for kernels to queue on
+        ]
         sys.argv = ["ipykernel_launcher", *args]
         from ipykernel.kernelapp import IPKernelApp
 
@@ -148,6 +160,7 @@ def _reap(signum: int, frame: Any) -> None:
 def main() -> None:
     for name in _THREAD_VARS:  # no BLAS thread pool in a process that forks
         os.environ.setdefault(name, "1")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # its import-time notice
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed while loading goes to the log, not the protocol
     try:
