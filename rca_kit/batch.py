@@ -23,6 +23,7 @@ from typing import Any
 
 from . import pipeline, recovery
 from .batch_progress import Display
+from .completion import finish_recorded
 from .config import Workspace, parse_duration
 from .exceptions import BusyError, InputError, RcaKitError
 from .ingest import ingest_file, shared
@@ -276,12 +277,17 @@ class Batch:
                 item.status, item.leading = str(row["status"]), row["leading_hypothesis"]
                 item.report, item.error = row["report"], row["error"]
                 return
-            if action == "stopped":
+            if action == "finish":  # its verdicts are on record: end it from them
                 assert row is not None
-                item.status = "failed"
-                item.error = (
-                    f"{row['error'] or 'stopped'}; its verdicts were recorded before it stopped"
-                )
+                try:
+                    row = finish_recorded(self.workspace, str(row["id"]))
+                except BusyError:
+                    continue
+                except Exception as exc:
+                    self._failed(item, exc)
+                    return
+                item.status, item.leading = str(row["status"]), row["leading_hypothesis"]
+                item.report, item.error = row["report"], row["error"]
                 return
             try:
                 if action == "resume":
@@ -322,8 +328,8 @@ class Batch:
             return "finished", row
         if row["status"] == "running":
             return "wait", row
-        if self.register.runs(str(row["id"])):  # failed after recording: not resumable
-            return "stopped", row
+        if self.register.runs(str(row["id"])):  # stopped after recording its verdicts
+            return "finish", row
         return "resume", row
 
     def _failed(self, item: Item, exc: Exception) -> None:

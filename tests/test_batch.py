@@ -24,6 +24,7 @@ from rca_kit.testing import one_line_error
 RCA = str(Path(sys.executable).parent / "rca")
 Rca = Callable[..., subprocess.CompletedProcess[str]]
 # names every bundled hypothesis applies to (backpressure wants lag, backlog, queue…)
+EXAMPLE = "examples/alerts/consumer-lag.json"
 NAMES = ("ConsumerLagHigh", "ConsumerLagRising", "OrdersBacklog", "QueueDepthHigh", "LagCritical")
 
 
@@ -185,3 +186,38 @@ def test_the_local_backend_never_imports_dask(workspace: Workspace) -> None:
         "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=_env())
+
+
+def test_an_investigation_killed_after_recording_its_verdicts_is_ended_from_them(
+    rca: Rca, workspace: Workspace
+) -> None:
+    """Killed between recording its runs and its end: the batch proposes its tasks, names its
+    leading hypothesis and renders its report from the runs on record; nothing runs again."""
+    from rca_kit.ingest import ingest_file
+    from rca_kit.models import Outcome
+
+    register = open_register(workspace)
+    try:
+        [alert_id] = ingest_file(workspace, register, workspace.root / EXAMPLE)
+        investigation_id, _ = register.create_investigation(alert_id, workspace.investigations_dir)
+        outcomes = [
+            Outcome("backpressure", "supported", 0.95, "ingest outgrew processing", "c"),
+            Outcome("recent-change", "refuted", 0.8, "no change", "c"),
+        ]
+        register.record_outcomes(investigation_id, outcomes, {"backpressure": 1})
+        register.update_investigation(investigation_id, action="test.killed", status="abandoned")
+    finally:
+        register.close()
+    done = rca("investigate", "--batch", EXAMPLE, "--json")
+    assert done.returncode == 0, done.stderr
+    [item] = json.loads(done.stdout)["investigations"]
+    assert item["investigation_id"] == investigation_id
+    assert (item["status"], item["leading_hypothesis"]) == ("done", "backpressure")
+    assert Path(item["report"]).is_file()
+    assert json.loads(done.stdout)["counts"]["notebooks"] == 0
+    assert _db(workspace.root, "SELECT count(*) FROM runs") == [(2,)]
+    tasks = _db(workspace.root, "SELECT hypothesis_id FROM tasks")
+    assert {t for (t,) in tasks} == {"backpressure"}
+    again = rca("investigate", "--batch", EXAMPLE, "--json")  # done: reported as it is
+    assert again.returncode == 0, again.stderr
+    assert _db(workspace.root, "SELECT count(*) FROM tasks") == [(len(tasks),)]
