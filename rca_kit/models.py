@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 Verdict = Literal["supported", "refuted", "inconclusive", "errored"]
 
@@ -124,6 +124,41 @@ class RunResult:
     error: str | None = None  # None: the notebook ran to the end
 
 
+class Deferred:
+    """An outcome's figure not read yet: `read()` gives it (a dict, or None) when first asked
+    for (harvest keeps the figure's JSON text, its readers are few)."""
+
+    __slots__ = ()
+
+    def read(self) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
+class _Figure:
+    """`Outcome.figure`: a dict or None, given as one or as a `Deferred`, read on first use and
+    kept (equality, repr, pickling, `dataclasses.replace` and `asdict` see the dict)."""
+
+    name = "figure"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> None: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> dict[str, Any] | None: ...
+    def __get__(self, instance: object | None, owner: type) -> dict[str, Any] | None:
+        if instance is None:
+            return None  # the field's default
+        value = instance.__dict__.get(self.name)
+        if isinstance(value, Deferred):
+            value = instance.__dict__[self.name] = value.read()
+        return value
+
+    def __set__(self, instance: object, value: dict[str, Any] | Deferred | None) -> None:
+        instance.__dict__[self.name] = value  # only __init__ sets it: the dataclass is frozen
+
+
 @dataclass(frozen=True)
 class Outcome:
     """The verdict of one hypothesis test, harvested from its evidence notebook."""
@@ -135,7 +170,8 @@ class Outcome:
     criterion: str
     observed: dict[str, Any] = field(default_factory=dict)
     missing_data: tuple[str, ...] = ()
-    figure: dict[str, Any] | None = None  # as the notebook holds it: make it inert to show it
+    # as the notebook holds it (make it inert to show it); harvest defers reading it
+    figure: _Figure = _Figure()
     notebook: Path | None = None
     duration_s: float = 0.0
     error: str | None = None

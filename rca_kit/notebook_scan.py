@@ -22,7 +22,8 @@ from typing import Any
 
 import msgspec
 
-from .figures import PLOTLY_MIMETYPE, is_outcome_figure
+from .figures import PLOTLY_MIMETYPE, is_outcome_figure, plotted
+from .models import Deferred
 
 MIMETYPE = "application/vnd.rca-kit.outcome.v1+json"
 
@@ -58,13 +59,23 @@ def parse(data: bytes | msgspec.Raw) -> Any:
         return json.loads(bytes(data))
 
 
-def _utf8(data: bytes) -> bool:
+def _utf8(data: bytes, step: int = 4096) -> bool:
+    """Whether `data.decode()` succeeds, decoding only the stretches of `step` bytes that are
+    not ASCII (each one ends where a character does: after at most 3 continuation bytes). If
+    not, json reads some such files (surrogatepass): the slow way."""
     if data.isascii():
         return True
-    try:
-        data.decode()
-    except UnicodeDecodeError:  # json reads some such files (surrogatepass): the slow way
-        return False
+    start, size = 0, len(data)
+    while start < size:
+        end = start + step
+        if not data[start:end].isascii():
+            while end < size and end - start < step + 3 and 0x80 <= data[end] < 0xC0:
+                end += 1
+            try:
+                data[start:end].decode()
+            except UnicodeDecodeError:
+                return False
+        start = end
     return True
 
 
@@ -123,7 +134,41 @@ def first_figure(figures: list[Any]) -> dict[str, Any] | None:
     for figure in figures:
         value = parse(figure) if isinstance(figure, msgspec.Raw) else figure
         if isinstance(value, dict):
-            return {k: v for k, v in value.items() if k != "config"}
+            return _without_config(value)
+    return None
+
+
+def _without_config(figure: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in figure.items() if k != "config"}
+
+
+class FigureText(Deferred):
+    """An outcome's figure `scan` found, still JSON text (an object, checked JSON): `read()`
+    gives it as `shown_figure` would have, once someone asks for it (few do)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+    def read(self) -> dict[str, Any] | None:
+        figure = first_figure([msgspec.Raw(self.text)])
+        return figure if plotted(figure) else None
+
+    def __reduce__(self) -> tuple[type[FigureText], tuple[bytes]]:
+        return FigureText, (self.text,)
+
+
+def shown_figure(figures: list[Any]) -> dict[str, Any] | FigureText | None:
+    """`first_figure(figures)` if it is `figures.plotted` (draws a data point), else None; the
+    first object that is still JSON text stays text, read when asked for (a `FigureText`)."""
+    for figure in figures:
+        if isinstance(figure, msgspec.Raw):
+            if bytes(memoryview(figure)[:1]) == b"{":  # an object (a Raw starts with its value)
+                return FigureText(bytes(figure))
+        elif isinstance(figure, dict):
+            value = _without_config(figure)
+            return value if plotted(value) else None
     return None
 
 

@@ -294,8 +294,9 @@ def _outcome(
     figure = payload.get("figure")
     if figures is not None:
         if figure is None and payload["verdict"] != "inconclusive":
-            figure = notebook_scan.first_figure(figures)
-        figure = _shown_figure(payload["verdict"], figure)
+            figure = notebook_scan.shown_figure(figures)  # read when Outcome.figure is
+        else:
+            figure = _shown_figure(payload["verdict"], figure)
     return Outcome(
         hypothesis_id=run.hypothesis_id,
         verdict=payload["verdict"],

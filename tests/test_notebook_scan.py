@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rca_kit.figures import PLOTLY_MIMETYPE
 from rca_kit.models import RunResult
-from rca_kit.notebook_scan import MIMETYPE, first_figure, json_within, scan, walk
+from rca_kit.notebook_scan import MIMETYPE, _utf8, first_figure, json_within, scan, walk
 from rca_kit.outcome import harvest
 
 RECORD = {
@@ -180,3 +180,23 @@ def test_harvest_keeps_what_json_reads(tmp_path: Path) -> None:
     assert outcome.figure == {k: v for k, v in FIGURE.items() if k != "config"}
     assert outcome.provenance == {"template": "t"}
     assert isinstance(scan(CASES["plain"])[1][0], msgspec.Raw)  # read only when needed
+
+
+pieces = st.one_of(
+    st.text(max_size=4).map(lambda t: t.encode("utf-8", "surrogatepass")),  # lone surrogates
+    st.binary(max_size=3),
+    st.sampled_from([b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\x80", b"\xff"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(pieces, max_size=12), step=st.integers(1, 9))
+def test_utf8_is_what_decode_says(parts: list[bytes], step: int) -> None:
+    """_utf8 decodes only stretches that are not ASCII, each ending where a character does."""
+    data = b"".join(parts)
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        assert _utf8(data, step) is False
+    else:
+        assert _utf8(data, step) is True
