@@ -64,8 +64,11 @@ class Zygote:
         line = self.process.stdout.readline() if readable else ""
         return bool(line) and "ready" in json.loads(line)
 
-    def fork(self, args: list[str], cwd: str, env: dict[str, str]) -> int | None:
-        """A new kernel process running `ipykernel` with `args`; None if the zygote is gone."""
+    def fork(
+        self, args: list[str], cwd: str, env: dict[str, str]
+    ) -> tuple[int, dict[str, Any] | None] | None:
+        """A kernel process running `ipykernel` with `args` (pid, and its own connection info
+        when it was started ahead, on ports of its own); None if the zygote is gone."""
         if not self.ready():
             return None
         assert self.process.stdin is not None
@@ -77,7 +80,10 @@ class Zygote:
                 line = self.process.stdout.readline()
             except (OSError, ValueError):
                 return None
-        return int(json.loads(line)["pid"]) if line else None
+        if not line:
+            return None
+        answer = json.loads(line)
+        return int(answer["pid"]), answer.get("connection")
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -165,16 +171,20 @@ class ForkProvisioner(LocalProvisioner):
     """LocalProvisioner whose kernels come from this process's zygote when it can fork them."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        pid = None
+        forked = None
         if _zygote is not None and forkable(cmd):
             env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
-            pid = _zygote.fork(cmd[3:], str(kwargs.get("cwd") or os.getcwd()), env)
-        if pid is None:
+            forked = _zygote.fork(cmd[3:], str(kwargs.get("cwd") or os.getcwd()), env)
+        if forked is None:
             return await super().launch_kernel(cmd, **kwargs)
+        pid, connection = forked
         self.process = ForkedKernel(pid)  # type: ignore[assignment]
         self.pid = self.pgid = pid  # the kernel leads its own process group
         self.cwd = kwargs.get("cwd") or os.getcwd()
-        return self.connection_info
+        if connection is None:
+            return self.connection_info
+        # a kernel started ahead bound ports of its own: the manager takes them and its key
+        return {**connection, "key": str(connection["key"]).encode()}
 
 
 class WarmKernelClient(AsyncKernelClient):

@@ -19,6 +19,7 @@ from .outcome import harvest
 from .pool import Pool
 from .register import Register
 from .report import evidence_pages, render_investigation
+from .report.evidence_links import PagesAhead
 from .runner import Job, run_all
 from .suspects import rank_suspects
 
@@ -314,10 +315,22 @@ class Step:
             recovery.discard_unrecorded([job.output for job in jobs])
         figures.link_plotly(folder, workspace.reports_dir)
         evidence_pages.warm_up()  # while the notebooks run elsewhere
-        if self.run_jobs is not None:
-            results = self.run_jobs(jobs, progress)
-        else:
-            results = run_all(jobs, workers=workspace.settings.execution.workers, progress=progress)
+        pages = PagesAhead(workspace.reports_dir, investigation_id)
+
+        def finished(result: RunResult) -> None:
+            pages.add(result.hypothesis_id, result.notebook)  # while the others still run
+            if progress is not None:
+                progress(result)
+
+        try:
+            if self.run_jobs is not None:
+                results = self.run_jobs(jobs, finished)
+            else:
+                results = run_all(
+                    jobs, workers=workspace.settings.execution.workers, progress=finished
+                )
+        finally:
+            pages.wait()
         # scored only against the very snapshot the register recorded (one edited meanwhile
         # fails the investigation)
         verify_snapshot(snapshot.path, register.recorded_manifest(investigation_id))

@@ -17,10 +17,12 @@ import contextlib
 import importlib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import traceback
-from typing import Any
+from typing import Any, NamedTuple
 
 from .children import die_with_parent
 
@@ -103,42 +105,46 @@ def _warm_up() -> None:
     figure.to_json()
 
 
-def _become_kernel(request: dict[str, Any], zygote: int, ready: int) -> None:
-    """In the forked child: become the kernel the request describes; write to `ready` once
-    its sockets are bound (so the client's first connection succeeds). Never returns."""
+def _detach() -> None:
+    """In a forked child: its own process group (interrupts and kills reach it and its
+    children, not the zygote), dead with the zygote, default signals, no stdin."""
+    os.setsid()
+    die_with_parent()
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    if sys.path and sys.path[0] == os.getcwd():  # the zygote's own `-m` entry
+        del sys.path[0]
+
+
+def _kernel_args(args: list[str], zygote: int) -> list[str]:
+    return [
+        *args,
+        f"--IPKernelApp.parent_handle={zygote}",  # read from the environment only at import
+        "--HistoryManager.enabled=False",  # no shared SQLite file for kernels to queue on
+    ]
+
+
+def _assign(request: dict[str, Any], zygote: int) -> None:
+    """Make this process the kernel of `request`: its cwd, environment, fresh random state."""
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ["JPY_PARENT_PID"] = str(zygote)
+    import numpy
+
+    numpy.random.seed()  # a forked copy would otherwise share the zygote's stream
+
+
+def _run_kernel(body: Any) -> None:
+    """Run `body` (which starts a kernel) in a forked child, then leave. Never returns."""
     code = 1
     try:
-        os.setsid()  # its own process group: interrupts and kills reach it and its children
-        die_with_parent()
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.environ["JPY_PARENT_PID"] = str(zygote)  # ipykernel exits when the zygote goes
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        import numpy
-
-        numpy.random.seed()  # a forked copy would otherwise share the zygote's stream
-        if sys.path and sys.path[0] == os.getcwd():
-            del sys.path[0]
-        # the parent it watches (read from the environment only when ipykernel was imported)
-        args = [
-            *request["args"],
-            f"--IPKernelApp.parent_handle={zygote}",
-            "--HistoryManager.enabled=False",  # no shared SQLite file for kernels to queue on
-        ]
-        sys.argv = ["ipykernel_launcher", *args]
-        from ipykernel.kernelapp import IPKernelApp
-
-        app = IPKernelApp.instance()
-        app.initialize(args)  # type: ignore[no-untyped-call]
-        os.write(ready, b"1")
-        os.close(ready)
-        app.start()  # type: ignore[no-untyped-call]
+        _detach()
+        body()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
@@ -151,10 +157,113 @@ def _become_kernel(request: dict[str, Any], zygote: int, ready: int) -> None:
         os._exit(code)
 
 
+def _become_kernel(request: dict[str, Any], zygote: int, ready: int) -> None:
+    """In the forked child: become the kernel the request describes (on the connection file it
+    names); write to `ready` once its sockets are bound. Never returns."""
+
+    def body() -> None:
+        from ipykernel.kernelapp import IPKernelApp
+
+        _assign(request, zygote)
+        args = _kernel_args(request["args"], zygote)
+        sys.argv = ["ipykernel_launcher", *args]
+        app = IPKernelApp.instance()
+        app.initialize(args)  # type: ignore[no-untyped-call]
+        os.write(ready, b"1")
+        os.close(ready)
+        app.start()  # type: ignore[no-untyped-call]
+
+    _run_kernel(body)
+
+
+def _become_spare(args: list[str], folder: str, zygote: int, info: int, orders: int) -> None:
+    """In the forked child: a kernel started ahead of its notebook, on ports of its own. It
+    writes its connection info to `info`, then waits for its notebook's cwd and environment
+    on `orders` (nothing: it is not needed, and leaves). Never returns."""
+
+    def body() -> None:
+        from ipykernel.kernelapp import IPKernelApp
+
+        connection = os.path.join(folder, f"kernel-{os.getpid()}.json")
+        full = _kernel_args([*args, "-f", connection, "--ip=127.0.0.1"], zygote)
+        sys.argv = ["ipykernel_launcher", *full]
+        app = IPKernelApp.instance()
+        app.initialize(full)  # type: ignore[no-untyped-call]
+        with open(connection, encoding="utf-8") as handle:
+            os.write(info, handle.read().replace("\n", " ").encode() + b"\n")
+        os.close(info)
+        os.unlink(connection)
+        with os.fdopen(orders, encoding="utf-8") as handle:
+            order = handle.read()
+        if not order:
+            raise SystemExit(0)
+        request = json.loads(order)
+        _assign(request, zygote)
+        if app.shell is not None:  # its directory history starts where its notebook runs
+            app.shell.user_ns["_dh"] = [request["cwd"]]
+        app.start()  # type: ignore[no-untyped-call]
+
+    _run_kernel(body)
+
+
+_reaped: set[int] = set()  # children that have exited (a spare among them is gone)
+
+
 def _reap(signum: int, frame: Any) -> None:
     with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
+        while pid := os.waitpid(-1, os.WNOHANG)[0]:
+            _reaped.add(pid)
+
+
+class _Spare(NamedTuple):
+    pid: int
+    args: list[str]  # the kernel arguments it was started with
+    orders: int  # where its notebook's cwd and environment are written
+    info: dict[str, Any]  # its connection info
+
+
+def _fork_spare(args: list[str], folder: str, zygote: int, answers: Any) -> _Spare | None:
+    info_r, info_w = os.pipe()
+    orders_r, orders_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        answers.close()
+        os.close(info_r)
+        os.close(orders_w)
+        _become_spare(args, folder, zygote, info_w, orders_r)
+    os.close(info_w)
+    os.close(orders_r)
+    with os.fdopen(info_r, encoding="utf-8") as handle:
+        line = handle.readline()  # "" if it died while starting
+    if not line:
+        os.close(orders_w)
+        return None
+    return _Spare(pid, args, orders_w, json.loads(line))
+
+
+def _fork_kernel(request: dict[str, Any], zygote: int, answers: Any) -> int:
+    ready, bound = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        answers.close()
+        os.close(ready)
+        _become_kernel(request, zygote, bound)
+    os.close(bound)
+    with contextlib.suppress(OSError):
+        os.read(ready, 1)  # bound, or b"" if it died first: the client will see that
+    os.close(ready)
+    return pid
+
+
+def _own_args(args: list[str]) -> list[str]:
+    """A kernel's arguments without the connection file it was given."""
+    kept, skip = [], False
+    for arg in args:
+        if skip or arg == "-f":
+            skip = not skip
+            continue
+        kept.append(arg)
+    return kept
 
 
 def main() -> None:
@@ -171,19 +280,24 @@ def main() -> None:
     answers.write(json.dumps({"ready": os.getpid()}) + "\n")
     signal.signal(signal.SIGCHLD, _reap)
     zygote = os.getpid()
+    folder = tempfile.mkdtemp(prefix="rca-kit-spares-")  # 0700: connection files hold keys
+    spare: _Spare | None = None
     for line in sys.stdin:
         request = json.loads(line)
-        ready, bound = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            answers.close()
-            os.close(ready)
-            _become_kernel(request, zygote, bound)
-        os.close(bound)
-        with contextlib.suppress(OSError):
-            os.read(ready, 1)  # bound, or b"" if it died first: the client will see that
-        os.close(ready)
-        answers.write(json.dumps({"pid": pid}) + "\n")
+        args = _own_args(request["args"])
+        if spare is not None and (spare.args != args or spare.pid in _reaped):
+            os.close(spare.orders)  # not the kernel this notebook needs: it leaves
+            spare = None
+        if spare is not None:  # started while the previous notebook ran: hand it over
+            with os.fdopen(spare.orders, "w", encoding="utf-8") as orders:
+                orders.write(json.dumps({"cwd": request["cwd"], "env": request["env"]}))
+            answers.write(json.dumps({"pid": spare.pid, "connection": spare.info}) + "\n")
+        else:
+            answers.write(json.dumps({"pid": _fork_kernel(request, zygote, answers)}) + "\n")
+        spare = _fork_spare(args, folder, zygote, answers)  # for the next notebook
+    if spare is not None:
+        os.close(spare.orders)
+    shutil.rmtree(folder, ignore_errors=True)
     os._exit(0)  # nothing to tear down: its worker is done with it
 
 

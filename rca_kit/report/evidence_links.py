@@ -102,3 +102,23 @@ def _fresh(out: Path, sha256: str, asset_name: str) -> bool:
         and linked is not None
         and holds_what_its_name_says(out.parent / unquote(linked[1]))
     )
+
+
+class PagesAhead:
+    """Evidence pages exported on one background thread as each notebook finishes, while the
+    others still run; `wait()` before the review, which then finds them fresh (stamped with
+    the sha256 of the bytes exported) or, for a notebook changed since, exports it again."""
+
+    def __init__(self, reports_dir: Path, investigation_id: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.reports_dir, self.investigation_id = reports_dir, investigation_id
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rca-kit-pages")
+
+    def add(self, hypothesis_id: str, notebook: Path) -> None:
+        self.executor.submit(
+            evidence_page, str(notebook), self.reports_dir, self.investigation_id, hypothesis_id
+        )
+
+    def wait(self) -> None:
+        self.executor.shutdown(wait=True)
