@@ -15,6 +15,7 @@ from .stats import IQR_TO_SIGMA, MAX_Z
 
 BEFORE = pd.Timedelta(minutes=60)
 AFTER_LEAD = pd.Timedelta(minutes=30)
+_SECOND = pd.Timedelta(seconds=1)
 
 
 def rank_suspects(
@@ -31,27 +32,49 @@ def rank_suspects(
     onset (when the symptom was building) to the end of the window.
     """
     after_start = max(window_start, onset - AFTER_LEAD) if onset is not None else window_start
+    frame = metrics.loc[metrics["value"].notna(), ["service", "metric", "timestamp", "value"]]
+    if frame.empty:
+        return []
+    keys = ["service", "metric"]
+    stamps = frame["timestamp"]
+    before = frame[(stamps >= window_start - BEFORE) & (stamps <= window_start - _SECOND)]
+    after = frame[(stamps >= after_start) & (stamps <= window_end)]
+    # every series at once, per (service, metric): what the loop over series computed
+    whole = frame.groupby(keys, sort=True)["value"]
+    ahead = before.groupby(keys)["value"]
+    later = after.groupby(keys)["value"]
+    table = pd.DataFrame(
+        {
+            "low": whole.quantile(0.01),
+            "high": whole.quantile(0.99),
+            "n_before": ahead.count(),
+            "q1": ahead.quantile(0.25),
+            "q3": ahead.quantile(0.75),
+            "before": ahead.median(),
+            "n_after": later.count(),
+            "after": later.median(),
+        }
+    )
+    table = table[(table["n_before"] >= 5) & (table["n_after"] >= 5)]
     rows: list[dict[str, Any]] = []
-    for (service, metric), group in metrics.groupby(["service", "metric"], sort=True):
-        series = group.set_index("timestamp")["value"].dropna()
-        before = series.loc[window_start - BEFORE : window_start - pd.Timedelta(seconds=1)]
-        after = series.loc[after_start:window_end]
-        if len(before) < 5 or len(after) < 5:
-            continue
-        q1, q3 = before.quantile([0.25, 0.75])
-        spread = float(series.quantile(0.99) - series.quantile(0.01))
+    for key, row in table.iterrows():
+        service, metric = key  # type: ignore[misc]
+        spread = float(row["high"] - row["low"])
         scale = max(
-            float(q3 - q1) / IQR_TO_SIGMA, 0.05 * abs(float(before.median())), 0.02 * spread, 1e-9
+            float(row["q3"] - row["q1"]) / IQR_TO_SIGMA,
+            0.05 * abs(float(row["before"])),
+            0.02 * spread,
+            1e-9,
         )
-        shift = (float(after.median()) - float(before.median())) / scale
+        shift = (float(row["after"]) - float(row["before"])) / scale
         rows.append(
             {
                 "service": str(service),
                 "metric": str(metric),
                 "score": round(min(abs(shift), MAX_Z), 2),
                 "direction": "up" if shift > 0 else "down",
-                "before": float(before.median()),
-                "after": float(after.median()),
+                "before": float(row["before"]),
+                "after": float(row["after"]),
             }
         )
     rows.sort(key=lambda r: (-float(r["score"]), str(r["service"]), str(r["metric"])))
