@@ -58,7 +58,7 @@ def rank_suspects(
     table = table[(table["n_before"] >= 5) & (table["n_after"] >= 5)]
     rows: list[dict[str, Any]] = []
     for key, row in table.iterrows():
-        service, metric = key  # type: ignore[misc]
+        service, metric = (str(part) for part in key)  # type: ignore[attr-defined]
         spread = float(row["high"] - row["low"])
         scale = max(
             float(row["q3"] - row["q1"]) / IQR_TO_SIGMA,
