@@ -214,7 +214,7 @@ def lint(
     seen: dict[str, Path] = {}
     for path in _spec_files(library_dir):
         try:
-            spec = parse_spec(path)
+            spec = _unchanged(parse_spec, path)
         except SpecError as exc:
             problems.append(str(exc))
             continue
@@ -229,7 +229,7 @@ def lint(
             problems.append(f"{where}: template: {spec.template} not found in {templates_dir}")
             continue
         try:
-            have = template_parameters(template)
+            have = _unchanged(template_parameters, template)
         except SpecError as exc:
             problems.append(f"{where}: template: {exc}")
             continue
@@ -263,3 +263,20 @@ def load_library(
         )
         raise SpecError(problems[0] + more)
     return specs
+
+
+_read: dict[tuple[Any, ...], Any] = {}  # (reader, file identity) -> what it read
+
+
+def _unchanged(reader: Any, path: Path) -> Any:
+    """`reader(path)`, read again only when the file changed (inode, size, mtime): a process
+    that investigates alert after alert (`rca serve`) parses its library once. Errors are
+    not kept: a broken file is read, and reported, every time."""
+    try:
+        info = path.stat()
+    except OSError:
+        return reader(path)
+    key = (reader.__name__, str(path), info.st_ino, info.st_size, info.st_mtime_ns)
+    if key not in _read:
+        _read[key] = reader(path)
+    return _read[key]
