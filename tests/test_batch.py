@@ -66,18 +66,10 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("RCA_WORKSPACE", "RCA_DATABASE_URL")}
 
 
-@pytest.mark.slow
-def test_a_storm_killed_mid_way_completes_when_run_again(workspace_dir: Path, rca: Rca) -> None:
-    """Six alerts (two identical) make five investigations of nine outcomes each, even when
-    the first batch is SIGKILLed mid-way: the same command finishes, nothing lost or doubled."""
-    write_storm(workspace_dir)
-    command = [RCA, "investigate", "--batch", "storm", "--json"]
+def kill_mid_way(command: list[str], workspace_dir: Path) -> None:
+    """Run `command` and SIGKILL it once its first investigation is done (not the last)."""
     first = subprocess.Popen(
-        command,
-        cwd=workspace_dir,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, cwd=workspace_dir, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 300
@@ -92,6 +84,15 @@ def test_a_storm_killed_mid_way_completes_when_run_again(workspace_dir: Path, rc
     finally:
         if first.poll() is None:
             first.kill()
+
+
+@pytest.mark.slow
+def test_a_storm_killed_mid_way_completes_when_run_again(workspace_dir: Path, rca: Rca) -> None:
+    """Six alerts (two identical) make five investigations of nine outcomes each, even when
+    the first batch is SIGKILLed mid-way: the same command finishes, nothing lost or doubled."""
+    write_storm(workspace_dir)
+    command = [RCA, "investigate", "--batch", "storm", "--json"]
+    kill_mid_way(command, workspace_dir)
     statuses = [str(s) for (s,) in _db(workspace_dir, "SELECT status FROM investigations")]
     assert "done" in statuses
     assert "running" in statuses  # killed mid-way indeed

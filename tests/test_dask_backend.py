@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_batch import RCA, _db, _env, write_storm
+from test_batch import RCA, _db, _env, kill_mid_way, write_storm
 
 from rca_kit.dask_backend import publish
 from rca_kit.testing import one_line_error
@@ -188,22 +188,7 @@ def test_an_orchestrator_killed_mid_batch_finishes_when_run_again(
     _use_dask(workspace_dir, f'scheduler_file = "{cluster[0]}"')
     write_storm(workspace_dir)
     command = [RCA, "investigate", "--batch", "storm/a.json"]
-    first = subprocess.Popen(
-        command, cwd=workspace_dir, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and first.poll() is None:
-            done = _db(workspace_dir, "SELECT count(*) FROM investigations WHERE status='done'")
-            if done and int(str(done[0][0])) >= 1:
-                break
-            time.sleep(0.2)
-        assert first.poll() is None, "the batch ended before it could be killed mid-way"
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait()
-    finally:
-        if first.poll() is None:
-            first.kill()
+    kill_mid_way(command, workspace_dir)
     assert "running" in [s for (s,) in _db(workspace_dir, "SELECT status FROM investigations")]
     again = rca("investigate", "--batch", "storm/a.json")
     assert again.returncode == 0, again.stderr

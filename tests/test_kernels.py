@@ -17,19 +17,11 @@ from rca_kit.models import Outcome
 from rca_kit.outcome import harvest
 from rca_kit.pool import Pool
 from rca_kit.runner import Job, execute, run_all
+from rca_kit.scaffold import bundled
 
 OUTCOME = "application/vnd.rca-kit.outcome.v1+json"
-BUNDLED = {
-    "backpressure",
-    "recent-change",
-    "resource-saturation",
-    "disk-pressure",
-    "memory-leak",
-    "error-log-spike",
-    "upstream-degradation",
-    "schema-drift",
-    "volume-anomaly",
-}
+# every hypothesis of the bundled library
+BUNDLED = {path.stem for path in bundled("library").glob("*.yaml")}
 
 
 def notebook(path: Path, *cells: str) -> Path:

@@ -13,22 +13,13 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_notebook_scan import MARK, RECORD
 
 from rca_kit.figures import PLOTLY_MIMETYPE, plotted
 from rca_kit.models import Outcome, RunResult
 from rca_kit.notebook_scan import FigureText, first_figure, scan, shown_figure, walk
 from rca_kit.outcome import MIMETYPE, harvest
 
-RECORD = {
-    "schema": "rca-kit.outcome/1",
-    "verdict": "supported",
-    "confidence": 0.8,
-    "observed": {"x": 1.5},
-    "criterion": "c",
-    "summary": "s",
-    "missing_data": [],
-}
-MARK = {"rca_kit": {"outcome_figure": True}}
 FIGURE = {"data": [{"x": ["a", "b"], "y": {"bdata": "AAA=", "dtype": "f8"}}], "layout": {}}
 EMPTY = {"data": [{"x": [None, None], "y": []}], "layout": {}}
 
