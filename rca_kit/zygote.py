@@ -255,6 +255,16 @@ def _fork_kernel(request: dict[str, Any], zygote: int, answers: Any) -> int:
     return pid
 
 
+def _hand_over(spare: _Spare, request: dict[str, Any]) -> bool:
+    """Give the spare its notebook's cwd and environment; False if it died meanwhile."""
+    try:
+        with os.fdopen(spare.orders, "w", encoding="utf-8") as orders:
+            orders.write(json.dumps({"cwd": request["cwd"], "env": request["env"]}))
+    except OSError:  # BrokenPipeError: it is gone
+        return False
+    return True
+
+
 def _own_args(args: list[str]) -> list[str]:
     """A kernel's arguments without the connection file it was given."""
     kept, skip = [], False
@@ -288,9 +298,7 @@ def main() -> None:
         if spare is not None and (spare.args != args or spare.pid in _reaped):
             os.close(spare.orders)  # not the kernel this notebook needs: it leaves
             spare = None
-        if spare is not None:  # started while the previous notebook ran: hand it over
-            with os.fdopen(spare.orders, "w", encoding="utf-8") as orders:
-                orders.write(json.dumps({"cwd": request["cwd"], "env": request["env"]}))
+        if spare is not None and _hand_over(spare, request):  # started while the last ran
             answers.write(json.dumps({"pid": spare.pid, "connection": spare.info}) + "\n")
         else:
             answers.write(json.dumps({"pid": _fork_kernel(request, zygote, answers)}) + "\n")

@@ -182,6 +182,28 @@ def test_a_dead_zygote_is_replaced(tmp_path: Path) -> None:
     assert kernels.start_zygote() is not zygote
 
 
+def test_a_kernel_started_ahead_that_died_is_not_handed_over(tmp_path: Path) -> None:
+    """The zygote starts the next kernel while a notebook runs; if that one is gone when the
+    next notebook comes, the notebook gets a kernel forked for it instead."""
+    template = notebook(tmp_path / "t.ipynb", "import os; print('pid', os.getpid())")
+    assert execute(job(template, "first")).error is None
+    zygote = kernels.start_zygote()
+    ahead = [int(p) for p in _children(zygote.process.pid)]
+    assert ahead, "a kernel waits for the next notebook"
+    for pid in ahead:
+        os.kill(pid, signal.SIGKILL)
+    second = execute(job(template, "second"))
+    assert second.error is None
+    assert f"pid {ahead[0]}" not in stdout_of(second.notebook)
+
+
+def _children(pid: int) -> list[str]:
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return out.split()
+
+
 @pytest.fixture
 def flaky_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A kernelspec whose kernel exits before it replies, as many times as `deaths` says."""
