@@ -116,9 +116,13 @@ class PagesAhead:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rca-kit-pages")
 
     def add(self, hypothesis_id: str, notebook: Path) -> None:
-        self.executor.submit(
-            evidence_page, str(notebook), self.reports_dir, self.investigation_id, hypothesis_id
-        )
+        """From any thread; ignored once the investigation stopped waiting (`wait`)."""
+        try:
+            self.executor.submit(
+                evidence_page, str(notebook), self.reports_dir, self.investigation_id, hypothesis_id
+            )
+        except RuntimeError:  # shut down: an interrupted investigation renders no review
+            return
 
     def wait(self) -> None:
         self.executor.shutdown(wait=True)

@@ -65,6 +65,7 @@ def test_killed_investigations_are_found_abandoned_and_resume(
     rng = random.Random(20261126)  # noqa: S311 - kill times, not secrets
     killed = 0
     for cycle in range(CYCLES):
+        cycle_folders = _folders(workspace_dir / "investigations")
         child = subprocess.Popen(
             [RCA, "investigate", ALERT, "--json"],
             cwd=workspace_dir,
@@ -73,7 +74,11 @@ def test_killed_investigations_are_found_abandoned_and_resume(
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(rng.uniform(0.2, 4.0))
+        # a random moment of the investigation itself (its notebook workers start first,
+        # while the alert is read); now and then one before it began
+        if cycle % 5:
+            _wait_for_folder(workspace_dir / "investigations", before=cycle_folders, child=child)
+        time.sleep(rng.uniform(0.0, 3.0))
         sig = signal.SIGKILL if cycle % 2 else signal.SIGTERM
         if child.poll() is None:
             child.send_signal(sig)
@@ -96,6 +101,16 @@ def test_killed_investigations_are_found_abandoned_and_resume(
     assert result["investigation_id"] == abandoned
     assert result["status"] == "done"
     assert _statuses(workspace_dir)[abandoned] == "done"
+
+
+def _folders(path: Path) -> set[str]:
+    return {p.name for p in path.iterdir()} if path.is_dir() else set()
+
+
+def _wait_for_folder(path: Path, *, before: set[str], child: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while _folders(path) == before and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

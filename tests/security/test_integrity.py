@@ -228,9 +228,7 @@ def test_snapshots_frozen_before_manifests_were_sealed_still_load(tmp_path: Path
     assert load_evidence(example, expected_sha256=manifest["sha256"]).metrics is not None
 
 
-def test_an_investigation_whose_snapshot_changed_before_harvest_fails(
-    workspace_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_investigation_whose_snapshot_changed_before_harvest_fails(workspace_dir: Path) -> None:
     """The snapshot edited (and re-sealed) while notebooks run: the investigation fails with
     one line before anything is scored; `rca investigate --resume` refuses it too."""
     from rca_kit import pipeline
@@ -246,14 +244,13 @@ def test_an_investigation_whose_snapshot_changed_before_harvest_fails(
     finally:
         reg.close()
 
-    def tamper(jobs: list[Any], **_: Any) -> list[Any]:
+    def tamper(jobs: list[Any], progress: Any) -> list[Any]:
         snap = Path(jobs[0].parameters["snapshot_path"])
         _edit(snap, EDITS["onset"], reseal=True)
         return []  # the notebooks ran (none here) against the edited snapshot
 
-    monkeypatch.setattr(pipeline, "run_all", tamper)
     with pytest.raises(EvidenceError, match="not the one the register recorded"):
-        pipeline.investigate(workspace, alert_id)
+        pipeline.investigate(workspace, alert_id, run_jobs=tamper)
     with sa.create_engine(f"sqlite:///{workspace_dir / 'rca.db'}").connect() as conn:
         investigation_id, status, error = conn.execute(
             sa.text("SELECT id, status, error FROM investigations")
