@@ -36,8 +36,9 @@ def notebook(path: Path, *cells: str) -> Path:
         }
 
     kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    sources = [cell("marker = ''", ["parameters"]), *(cell(textwrap.dedent(c)) for c in cells)]
     nb = {
-        "cells": [cell("marker = ''", ["parameters"]), *(cell(textwrap.dedent(c)) for c in cells)],
+        "cells": [{"id": f"cell-{i}", **c} for i, c in enumerate(sources)],
         "metadata": {"kernelspec": kernelspec},
         "nbformat": 4,
         "nbformat_minor": 5,

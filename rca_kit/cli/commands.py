@@ -65,10 +65,7 @@ def investigate(
         raise InputError("give an alert or --resume INVESTIGATION_ID, not both")
     if not (target or resume_id):
         raise InputError("missing FILE_OR_ALERT_ID", hint="or --resume INVESTIGATION_ID")
-    from ..children import terminate_gracefully
-
-    terminate_gracefully()  # from here a SIGTERM ends the command as a failure, with why
-    run_jobs = _early_pool(ctx, ws)
+    run_jobs = _early_pool(ctx, ws)  # a SIGTERM before the investigation begins ends it all
     from ..config import parse_duration
     from ..ingest import ingest_file, shared
     from ..pipeline import open_register
