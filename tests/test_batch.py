@@ -67,17 +67,17 @@ def _env() -> dict[str, str]:
 
 
 def kill_mid_way(command: list[str], workspace_dir: Path) -> None:
-    """Run `command` and SIGKILL it once its first investigation is done (not the last)."""
+    """Run `command` and SIGKILL it once one investigation is done and another is running."""
     first = subprocess.Popen(
         command, cwd=workspace_dir, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and first.poll() is None:
-            done = _db(workspace_dir, "SELECT count(*) FROM investigations WHERE status='done'")
-            if done and int(str(done[0][0])) >= 1:
+            statuses = [s for (s,) in _db(workspace_dir, "SELECT status FROM investigations")]
+            if "done" in statuses and "running" in statuses:
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert first.poll() is None, "the batch ended before it could be killed mid-way"
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
