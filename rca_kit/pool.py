@@ -49,8 +49,10 @@ class _Worker:
             start_new_session=True,
             preexec_fn=die_with_parent,  # an investigation killed takes its workers along
         )
+        self.used = False
 
     def run(self, job: Job) -> RunResult:
+        self.used = True
         assert self.process.stdin is not None
         assert self.process.stdout is not None
         self.process.stdin.write(job.to_json() + "\n")
@@ -103,6 +105,8 @@ class _Worker:
             self.process.stdin.close()
 
     def close(self) -> None:
+        if not self.used:  # still loading, holds nothing: no need to wait for it (bad input)
+            self.kill()
         self.finish()
         try:
             self.process.wait(timeout=10)
