@@ -16,11 +16,11 @@ from .exceptions import BusyError, InputError
 from .library import library_digest, load_library
 from .models import Alert, HypothesisSpec, Outcome, RunResult, Snapshot
 from .outcome import harvest
-from .pool import Pool
+from .pool import start_runner
 from .register import Register
 from .report import evidence_pages, render_investigation
 from .report.evidence_links import PagesAhead
-from .runner import Job, run_all
+from .runner import Job
 from .suspects import rank_suspects
 
 # runs an investigation's notebooks: (jobs, progress) -> results in job order; by default a
@@ -247,13 +247,11 @@ class Step:
         *,
         resuming: bool = False,
     ) -> InvestigationResult:
-        claim = pool = None
+        claim = stop = None
         try:
             claim = ownership.claim(self.folder)  # a folder it cannot make fails it too
             if self.run_jobs is None:  # workers and their kernels load while evidence freezes
-                execution = self.workspace.settings.execution
-                pool = Pool(execution.workers, kernels=execution.kernels)
-                self.run_jobs = pool.run
+                self.run_jobs, stop = start_runner(self.workspace)
             return self._carry_out(now, progress, on_start, resuming)
         except BusyError:  # another process runs it: its record is not ours to change
             raise
@@ -266,8 +264,8 @@ class Step:
             )
             raise
         finally:
-            if pool is not None:
-                pool.close()
+            if stop is not None:
+                stop()
             if claim is not None:
                 claim.release()
 
@@ -323,12 +321,8 @@ class Step:
                 progress(result)
 
         try:
-            if self.run_jobs is not None:
-                results = self.run_jobs(jobs, finished)
-            else:
-                results = run_all(
-                    jobs, workers=workspace.settings.execution.workers, progress=finished
-                )
+            assert self.run_jobs is not None  # set by carry_out
+            results = self.run_jobs(jobs, finished)
         finally:
             pages.wait()
         # scored only against the very snapshot the register recorded (one edited meanwhile
