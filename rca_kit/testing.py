@@ -11,8 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from .evidence.rows import Tally
 from .evidence.snapshot import write_snapshot
 from .evidence.sources import KINDS, empty, normalize
+from .exceptions import EvidenceError
 from .models import Outcome, Window
 from .outcome import from_records, harvest
 from .runner import Job, execute
@@ -54,6 +56,21 @@ def alertmanager_payload(
     }
 
 
+def _normalized(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """A test's frame in the snapshot schema; a timestamp that cannot be read (or has no zone)
+    is refused here rather than left out: a test says what it means."""
+    tally = Tally(f"<{kind}>", kind, numbered="row")
+    normalized = normalize(frame, kind, f"<{kind}>", tally)
+    first = next(iter(tally.examples.values()), [])
+    if tally.counts and first:
+        raise EvidenceError(
+            f"{sum(tally.counts.values())} rows have a timestamp that cannot be read or has no "
+            f"zone ({first[0]['at']}: {first[0]['value']!r})",
+            where=f"<{kind}>",
+        )
+    return normalized
+
+
 def make_snapshot(
     dest: Path,
     *,
@@ -76,7 +93,7 @@ def make_snapshot(
     """
     given = {"metrics": metrics, "logs": logs, "changes": changes}
     frames = {
-        kind: normalize(frame, kind, f"<{kind}>") if frame is not None else empty(kind)
+        kind: _normalized(frame, kind) if frame is not None else empty(kind)
         for kind, frame in given.items()
     }
     start, end = window

@@ -128,25 +128,32 @@ def test_messy_rows_of_the_series_in_the_range_still_count(
 
 
 @pytest.mark.parametrize(
-    ("row", "fragment"),
+    ("row", "problem", "raw"),
     [
-        ("2026-10-01T00:00:00,other-1,gc_seconds,1\n", "has no time zone"),
-        ("someday,other-1,gc_seconds,1\n", "1 rows have an invalid timestamp (first at row 5"),
-        ("1795000000,other-1,gc_seconds,1\n", "invalid timestamp"),
+        (
+            "2026-10-01T00:00:00,other-1,gc_seconds,1\n",
+            "timestamp_without_zone",
+            "2026-10-01T00:00:00",
+        ),
+        ("someday,other-1,gc_seconds,1\n", "timestamp_unreadable", "someday"),
+        ("1795000000,other-1,gc_seconds,1\n", "timestamp_unreadable", "1795000000"),
     ],
 )
-def test_a_refused_row_anywhere_is_refused_as_before(
-    workspace: Workspace, tmp_path: Path, large: None, row: str, fragment: str
+def test_an_unreadable_row_anywhere_is_counted_as_before(
+    workspace: Workspace, tmp_path: Path, large: None, row: str, problem: str, raw: str
 ) -> None:
-    """A timestamp pandas refuses, even far from the window, refuses the file as reading it
-    whole does, with the same line (the whole file's count and first row)."""
+    """A timestamp that cannot be read, even far from the window, leaves its row out and is
+    counted with its row in the file, exactly as reading the file whole does."""
     big = tmp_path / "big.csv"
-    rows = "".join(f"2026-11-20T0{h}:00:00Z,a,m,1\n" for h in range(4))
+    rows = "".join(f"2026-11-20T0{h}:00:00Z,a,m,1\n" for h in range(6, 10))
     big.write_text(f"timestamp,service,metric,value\n{rows}{row}")
     workspace = use(workspace, big)
-    with pytest.raises(EvidenceError) as info:
-        snapshot(workspace, tmp_path / "snap")
-    assert fragment in str(info.value)
+    metrics = snapshot(workspace, tmp_path / "snap")
+    assert len(metrics) == 4
+    manifest = json.loads((tmp_path / "snap" / "manifest.json").read_text())
+    (issue,) = manifest["sources"][0]["row_issues"]
+    assert issue["counts"] == {problem: 1}
+    assert issue["examples"] == {problem: [{"at": "row 5", "value": raw}]}
 
 
 def test_wrong_columns_are_one_line(workspace: Workspace, tmp_path: Path, large: None) -> None:

@@ -108,6 +108,8 @@ def _report(result: Any, as_json: bool) -> None:
     for source in result.evidence.get("sources", []):  # a source that failed or fell short
         if source.get("warning"):
             echo(f"warning: {source['warning']}", err=True)
+        for line in source.get("unreadable") or ():  # rows or values it could not read
+            echo(f"warning: {line}", err=True)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:

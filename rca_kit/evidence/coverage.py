@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..config import parse_duration
+from .rows import issue_lines
 
 if TYPE_CHECKING:
     from .sources import Fetched, FetchRange
@@ -120,6 +121,7 @@ def source_record(
         "errors": errors[:MAX_ERRORS],
         "missing_series": [dict(lost) for lost in fetched.missing_series],
         "notes": list(fetched.notes),
+        "row_issues": list(fetched.row_issues),
     }
     record["problem"] = _problem(number, record)
     return record
@@ -218,7 +220,8 @@ def problems(sources: list[dict[str, Any]]) -> list[str]:
 
 
 def summary(sources: list[dict[str, Any]], counts: dict[str, int]) -> dict[str, Any]:
-    """The `evidence` object of `rca investigate --json`."""
+    """The `evidence` object of `rca investigate --json`: per source, `unreadable` holds one
+    line per file and kind with rows or values that could not be read."""
     return {
         **counts,
         "sources": [
@@ -230,6 +233,7 @@ def summary(sources: list[dict[str, Any]], counts: dict[str, int]) -> dict[str, 
                 "covers": all((s.get("covers") or {}).values()) if not _legacy(s) else True,
                 "error": s.get("error"),
                 "warning": s.get("problem"),
+                "unreadable": issue_lines([s]),
             }
             for s in sources
         ],
@@ -237,11 +241,12 @@ def summary(sources: list[dict[str, Any]], counts: dict[str, int]) -> dict[str, 
 
 
 def evidence_notes(manifest: dict[str, Any]) -> list[str]:
-    """The report's banner: every source problem, and every kind no source provides."""
+    """The report's banner: every source problem, every kind no source provides, and every
+    file with rows or values that could not be read."""
     from .vocabulary import KINDS
 
     sources = list(manifest.get("sources", []))
-    notes = problems(sources)
+    notes = problems(sources) + issue_lines(sources)
     for kind in KINDS:
         found = coverage(sources, kind)
         if not found.provided and not found.problems:

@@ -8,9 +8,10 @@ plainly (`2026-11-20T09:30:00Z`; a space for the `T`, a fraction of a second, an
 14:59), in 1900-2199, every field in its range; or, in a column of epoch seconds, a plain
 number. Every other row (another form, a missing or unreadable timestamp) is read by pandas as
 before, and rows outside the range are dropped afterwards as they always were. When the rows
-kept cannot vouch for the whole file (a timestamp pandas refuses, epoch seconds beside ISO
-text, a file DuckDB cannot read this way) `prefiltered` answers None and the file is read
-whole, so what is refused, and the line saying so, stay as they were.
+kept cannot vouch for the whole file (a timestamp that cannot be read or has no zone, whose
+row number only the whole file gives; epoch seconds beside ISO text; a file DuckDB cannot read
+this way) `prefiltered` answers None and the file is read whole, so what is left out or
+refused, and the lines saying so, stay as they were.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from pandas._libs.parsers import STR_NA_VALUES  # type: ignore[import-not-found]
 
 from ..exceptions import EvidenceError
+from .rows import epoch_seconds
 
 if TYPE_CHECKING:
     from .sources import FetchRange
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 LARGE_BYTES = 16 * 1024 * 1024  # smaller CSV files are read whole, as they always were
 LARGE_ROWS = 500_000  # and Parquet files of fewer rows (compressed, millions fit in 16 MiB)
 MARGIN = timedelta(hours=15)  # more than any UTC offset the fast reading takes (14:59)
-NA_TEXT = frozenset(STR_NA_VALUES)  # what pandas' read_csv reads as missing
 COLUMNS = ("timestamp", "service", "metric", "value")
 FAR = ("iso_far", "epoch_far")
 
@@ -63,6 +63,7 @@ def prefiltered(path: Path, kind: str, span: FetchRange, where: str) -> pd.DataF
     rows kept cannot vouch for it)."""
     if kind != "metrics" or not _large(path):
         return None
+    from .rows import Tally
     from .sources import normalize
 
     try:
@@ -72,10 +73,13 @@ def prefiltered(path: Path, kind: str, span: FetchRange, where: str) -> pd.DataF
         return None
     if frame is None:
         return None
+    tally = Tally(where, kind, numbered=None)
     try:
-        return normalize(frame, kind, where)
-    except EvidenceError:  # refused: the whole file's count and first row say it
+        kept = normalize(frame, kind, where, tally)
+    except EvidenceError:  # refused: the whole file's line says why
         return None
+    # rows left out are named by their row in the file, which only reading it whole knows
+    return None if tally.counts else kept
 
 
 def _large(path: Path) -> bool:
@@ -175,12 +179,9 @@ def _as_pandas_reads(
         return frame
     if iso_far and epoch_far:
         return None  # epoch seconds beside ISO text: pandas reads text and refuses the numbers
-    for column in COLUMNS:
-        frame[column] = frame[column].where(~frame[column].isin(NA_TEXT), None)
-    stamps = frame["timestamp"]
-    numbers = pd.to_numeric(stamps, errors="coerce")
-    if epoch_far or (not iso_far and numbers.notna().sum() == stamps.notna().sum()):
-        if numbers.isna().sum() != stamps.isna().sum():
-            return None  # text among the numbers: a column of text, whose numbers are refused
-        frame["timestamp"] = numbers
+    seconds = epoch_seconds(frame["timestamp"])  # as `sources._read` decides for the file
+    if epoch_far and seconds is None:
+        return None  # text among the numbers: a column of text, whose numbers are left out
+    if seconds is not None and not iso_far:
+        frame["timestamp"] = seconds
     return frame

@@ -5,7 +5,8 @@ with `{service}` runs once per service (the alert's service and every service up
 in [topology]); one with `{services}` runs once, matching them all by regex; one without a
 placeholder runs once as written. A result series' `service_label` names its service (a
 `{service}` query falls back to the service it ran for). Counters are never guessed: the
-expression says rate() or increase(). "NaN" and "±Inf" values stay NaN and ±inf.
+expression says rate() or increase(). "NaN" and "±Inf" values stay NaN and ±inf; a value that
+is not a number is stored as NaN and counted (`row_issues`).
 
 The range is fetched in chunks of at most 11,000 evaluation points (Prometheus' limit) on
 multiples of the step, so chunks never share a sample. A query Prometheus refuses is recorded
@@ -30,6 +31,7 @@ import pandas as pd
 from ..config import PrometheusSource, Workspace, parse_duration
 from ..exceptions import SourceError
 from . import promql
+from .rows import Tally
 from .sources import Fetched, FetchRange, empty, normalize
 
 
@@ -158,15 +160,15 @@ class Client:
 
     def series(
         self, query: Query, span: FetchRange
-    ) -> Iterator[tuple[dict[str, str], dict[float, float]]]:
+    ) -> Iterator[tuple[dict[str, str], dict[float, Any]]]:
         """Each result series' labels and samples over the whole span, chunks merged."""
-        merged: dict[tuple[tuple[str, str], ...], dict[float, float]] = {}
+        merged: dict[tuple[tuple[str, str], ...], dict[float, Any]] = {}
         for first_ms, last_ms in promql.chunks(span.start, span.end, self.step):
             for item in self.range(query.expr, first_ms, last_ms):
                 labels = item.get("metric") or {}
                 points = merged.setdefault(tuple(sorted(labels.items())), {})
                 for stamp, value in item.get("values") or []:
-                    points[float(stamp)] = float(value)  # "NaN", "+Inf" and "-Inf" parse too
+                    points[float(stamp)] = value  # read by `normalize`, which counts non-numbers
         for key, points in merged.items():
             yield dict(key), points
 
@@ -198,7 +200,7 @@ def fetch(section: PrometheusSource, span: FetchRange) -> Fetched:
         client = Client(section, _token(section))
     except SourceError as exc:
         raise Unfetched(str(exc), lost + not_run(queries, str(exc))) from None
-    rows: list[tuple[float, str, str, float]] = []
+    rows: list[tuple[float, str, str, Any]] = []
     try:
         for done, query in enumerate(queries):
             try:
@@ -236,7 +238,11 @@ def fetch(section: PrometheusSource, span: FetchRange) -> Fetched:
     if not rows:
         return Fetched({"metrics": empty("metrics")}, errors, lost)
     frame = pd.DataFrame(rows, columns=["timestamp", "service", "metric", "value"])
-    return Fetched({"metrics": normalize(frame, "metrics", section.label())}, errors, lost)
+    frame["value"] = frame["value"].astype(object)  # strings as sent: "NaN", "+Inf", "1.5"
+    tally = Tally(section.label(), "metrics", numbered=None)
+    metrics = normalize(frame, "metrics", section.label(), tally)
+    issue = tally.record(metrics)
+    return Fetched({"metrics": metrics}, errors, lost, row_issues=[issue] if issue else [])
 
 
 def prometheus_source(workspace: Workspace, section: PrometheusSource, span: FetchRange) -> Fetched:

@@ -21,6 +21,8 @@ from ..config import Workspace
 from ..fsutil import READ_ONLY, file_sha256, fsync_dir, umask  # files, not the folder
 from ..models import Snapshot, Window
 from .load import files_digest, manifest_digest
+from .quality import data_end, series_quality
+from .rows import UNREADABLE
 from .sources import KINDS, FetchRange, collect, upstream_services
 
 MANIFEST = "manifest.json"
@@ -37,7 +39,8 @@ def write_snapshot(
     sources: list[dict[str, Any]],
 ) -> Snapshot:
     """Write frames to dest atomically (a temp folder renamed into place), each file
-    read-only."""
+    read-only; the manifest's `series` holds each metric series' quality (`quality`)."""
+    frames, series = _with_quality(frames, window)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
@@ -57,6 +60,7 @@ def write_snapshot(
             "lookback_start": lookback_start.isoformat(),
             "context": context,
             "sources": sources,
+            "series": series,
             "files": files,
             "sha256": digest,
         }
@@ -80,6 +84,20 @@ def write_snapshot(
         row_counts={kind: len(frames[kind]) for kind in KINDS},
         manifest_sha256=sealed,
     )
+
+
+def _with_quality(
+    frames: dict[str, pd.DataFrame], window: Window
+) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]]]:
+    """The frames as the snapshot stores them (metrics without the mark of unreadable values)
+    and each metric series' quality over [window start, min(window end, last data)]."""
+    metrics = frames["metrics"]
+    marked = metrics.get(UNREADABLE)
+    unreadable = marked.notna() if marked is not None else pd.Series(False, index=metrics.index)
+    end = data_end(frames, window.end)
+    series = series_quality(metrics, unreadable, (window.start, end))
+    stored = {**frames, "metrics": metrics.drop(columns=[UNREADABLE], errors="ignore")}
+    return stored, series
 
 
 def freeze(

@@ -11,11 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..config import FilesSource, Workspace
 from ..exceptions import EvidenceError, SourceError
 from .prefilter import prefiltered
+from .rows import UNREADABLE, Tally, epoch_seconds, kinds, levels, numbers, timestamps
 from .vocabulary import CHANGE_KINDS as CHANGE_KINDS
 from .vocabulary import KINDS as KINDS
 from .vocabulary import LEVELS as LEVELS
@@ -60,7 +62,8 @@ class Fetched:
 
     `missing_series` names each series ({"metric", "service", "error"}; service None: every
     service) a query was written for but did not deliver, so that its absence is read as
-    unknown, not as "nothing happened"; `notes` are remarks for the manifest (not failures).
+    unknown, not as "nothing happened"; `notes` are remarks for the manifest (not failures);
+    `row_issues` what could not be read, per file and kind (`rows.Tally.record`).
     A source that cannot answer at all raises SourceError instead (its `missing_series`
     attribute, if any, names what it was to deliver); an EvidenceError (a missing file, a bad
     format) is the user's to fix and stops the investigation.
@@ -70,6 +73,7 @@ class Fetched:
     errors: list[str] = field(default_factory=list)
     missing_series: list[dict[str, str | None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    row_issues: list[dict[str, Any]] = field(default_factory=list)
 
 
 Source = Callable[[Workspace, Any, FetchRange], "Fetched | dict[str, pd.DataFrame]"]
@@ -99,35 +103,11 @@ class SourceRegistry:
             raise EvidenceError(f"unknown evidence source kind {kind!r}") from None
 
 
-def _timestamps(values: pd.Series, where: str) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(values):
-        parsed = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
-        naive = pd.Series(False, index=values.index)
-    else:
-        text = values.astype("string")
-        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-        naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-    bad = parsed.isna()
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise EvidenceError(
-            f"{int(bad.sum())} rows have an invalid timestamp (first at row {row + 1}: "
-            f"{values.iloc[row]!r})",
-            where=where,
-            hint="use ISO 8601 with a zone or epoch seconds",
-        )
-    if naive.any():
-        row = int(naive.to_numpy().nonzero()[0][0])
-        raise EvidenceError(
-            f"timestamp {values.iloc[row]!r} at row {row + 1} has no time zone",
-            where=where,
-            hint="write ISO 8601 with a zone (…Z) or epoch seconds",
-        )
-    return parsed.astype("datetime64[us, UTC]")
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records = []
+def _read_jsonl(path: Path, tally: Tally) -> pd.DataFrame:
+    """The file's JSON objects, indexed by line number; a line that is not one is left out and
+    counted, unless no line is one (then it is not JSON Lines)."""
+    records, numbers = [], []
+    bad = {}
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -135,49 +115,75 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise EvidenceError(
-                    f"line {number} is not valid JSON ({exc.msg})", where=str(path)
-                ) from None
+                bad[number] = (line.rstrip("\n"), f"line {number} is not valid JSON ({exc.msg})")
+                continue
             if not isinstance(record, dict):
-                raise EvidenceError(f"line {number} is not a JSON object", where=str(path))
+                bad[number] = (line.rstrip("\n"), f"line {number} is not a JSON object")
+                continue
             records.append(record)
-    return pd.DataFrame.from_records(records)
+            numbers.append(number)
+    if bad and not records:
+        raise EvidenceError(next(iter(bad.values()))[1] + ", nor is any other", where=str(path))
+    lines = pd.Series({n: text for n, (text, _) in bad.items()}, dtype=object)
+    tally.add("line_unreadable", pd.Series(True, index=lines.index), lines)
+    return pd.DataFrame.from_records(records, index=pd.Index(numbers))
 
 
-def _read(path: Path, kind: str) -> pd.DataFrame:
+def _read(path: Path, kind: str, tally: Tally) -> pd.DataFrame:
+    """The file as read, indexed by row (data rows from 1) or, for JSON Lines, line number.
+    CSV cells stay text (so `n/a` is not taken for a missing value) but for a column of epoch
+    seconds."""
     if not path.is_file():
         raise EvidenceError(f"{kind} file not found", where=str(path))
     try:
-        if kind == "metrics" and path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if kind == "metrics":
-            return pd.read_csv(path)
-        return _read_jsonl(path)
+        if kind != "metrics":
+            return _read_jsonl(path, tally)
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            seconds = epoch_seconds(frame["timestamp"]) if "timestamp" in frame else None
+            if seconds is not None:
+                frame["timestamp"] = seconds
     except EvidenceError:
         raise
     except Exception as exc:
         fmt = "CSV or Parquet" if kind == "metrics" else "JSON Lines"
         raise EvidenceError(f"cannot read {kind} as {fmt}: {exc}", where=str(path)) from None
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame
 
 
-def normalize(frame: pd.DataFrame, kind: str, where: str) -> pd.DataFrame:
-    """Validate a raw frame against the vocabulary and bring it to the snapshot schema."""
+def normalize(
+    frame: pd.DataFrame, kind: str, where: str, tally: Tally | None = None
+) -> pd.DataFrame:
+    """Bring a raw frame to the snapshot schema; its rows whose timestamps cannot be read (or
+    have no zone) are left out and counted in `tally`. Metrics keep the UNREADABLE column (the
+    raw value where it was not a number), which the snapshot drops."""
+    tally = tally if tally is not None else Tally(where, kind, numbered=None)
     if frame.empty:  # an empty file is evidence too: nothing happened
         return empty(kind)
     missing = [column for column in REQUIRED[kind] if column not in frame.columns]
     if missing:
         have = ", ".join(map(str, frame.columns)) or "none"
         raise EvidenceError(f"missing column {missing[0]!r} (have: {have})", where=where)
-    out = frame.copy()
-    out["timestamp"] = _timestamps(out["timestamp"], where)
+    stamps = frame["timestamp"]
+    if isinstance(stamps.dtype, np.dtype) and stamps.dtype.kind == "M":
+        raise EvidenceError(
+            "column 'timestamp' holds times without a time zone",
+            where=where,
+            hint="store them with a zone (timestamp[us, tz=UTC]) or as epoch seconds",
+        )
+    parsed = timestamps(stamps, tally)
+    out = frame.loc[parsed.notna()].copy()
+    out["timestamp"] = parsed.loc[out.index]
     for column in ("service", "metric", "message", "summary", "level", "kind"):
         if column in out.columns:
             out[column] = out[column].astype("string").fillna("").astype(object)
     if kind == "metrics":
-        out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
+        out["value"], out[UNREADABLE] = numbers(out["value"])
     if kind == "logs":
-        out["level"] = out["level"].str.lower()
-        _check_values(out["level"], LEVELS, "level", where)
+        out["level"] = levels(out["level"])
         extra = [c for c in out.columns if c not in COLUMNS[kind]]
         out["attributes"] = (
             [
@@ -190,40 +196,34 @@ def normalize(frame: pd.DataFrame, kind: str, where: str) -> pd.DataFrame:
             else "{}"
         )
     if kind == "changes":
-        _check_values(out["kind"], CHANGE_KINDS, "kind", where)
+        out["kind"] = kinds(out["kind"])
         for column in ("author", "ref"):
             out[column] = (
                 out[column].astype("string").fillna("").astype(object) if column in out else ""
             )
-    return out[list(COLUMNS[kind])]
+    return out[[*COLUMNS[kind], *([UNREADABLE] if kind == "metrics" else [])]]
 
 
-def _check_values(values: pd.Series, allowed: tuple[str, ...], field: str, where: str) -> None:
-    bad = ~values.isin(allowed)
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise EvidenceError(
-            f"{field} {values.iloc[row]!r} at row {row + 1} is not one of {', '.join(allowed)}",
-            where=where,
-        )
-
-
-def files_source(
-    workspace: Workspace, section: FilesSource, span: FetchRange
-) -> dict[str, pd.DataFrame]:
-    """Evidence from files: metrics .csv/.parquet, logs and changes .jsonl."""
+def files_source(workspace: Workspace, section: FilesSource, span: FetchRange) -> Fetched:
+    """Evidence from files: metrics .csv/.parquet, logs and changes .jsonl. What could not be
+    read in each file is counted in `row_issues`."""
     frames: dict[str, pd.DataFrame] = {}
+    issues = []
     for kind in KINDS:
         value: Any = getattr(section, kind)
         if not value:
             continue
         path = workspace.source_path(value)
+        tally = Tally(str(value), kind, numbered="row" if kind == "metrics" else "line")
         frame = prefiltered(path, kind, span, str(path)) if path.is_file() else None
         if frame is None:  # small, or the rows kept cannot vouch for the whole file
-            frame = normalize(_read(path, kind), kind, str(path))
+            frame = normalize(_read(path, kind, tally), kind, str(path), tally)
         inside = (frame["timestamp"] >= span.start) & (frame["timestamp"] <= span.end)
-        frames[kind] = frame.loc[inside]
-    return frames
+        frames[kind] = frame.loc[inside].reset_index(drop=True)
+        issue = tally.record(frames[kind])
+        if issue:
+            issues.append(issue)
+    return Fetched(frames, row_issues=issues)
 
 
 def upstream_services(service: str | None, topology: dict[str, list[str]]) -> tuple[str, ...]:
