@@ -230,7 +230,9 @@ def issue_line(issue: dict[str, Any]) -> str | None:
             )
         first = (examples.get(problem) or [None])[0]
         if isinstance(first, dict):
-            at = f"{first.get('at')}: " if first.get("at") else ""
+            at = f"{first.get('at')}: " if first.get("at") else "e.g. "
+            if problem == "value_not_a_number":  # its series are named already
+                at = "e.g. "
             text += f" ({one_line(at)}{one_line(repr(str(first.get('value'))), SHOWN_CHARS)})"
         parts.append(text)
     if not parts:

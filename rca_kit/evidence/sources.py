@@ -219,8 +219,8 @@ def files_source(workspace: Workspace, section: FilesSource, span: FetchRange) -
         if frame is None:  # small, or the rows kept cannot vouch for the whole file
             frame = normalize(_read(path, kind, tally), kind, str(path), tally)
         inside = (frame["timestamp"] >= span.start) & (frame["timestamp"] <= span.end)
+        issue = tally.record(frame.loc[inside])  # rows still numbered as in the file
         frames[kind] = frame.loc[inside].reset_index(drop=True)
-        issue = tally.record(frames[kind])
         if issue:
             issues.append(issue)
     return Fetched(frames, row_issues=issues)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RcaToml, parse_duration
+from ..evidence.rows import issue_lines
 from ..exceptions import InputError
 from ..intake.times import window_cut
 from ..learning import duration_s, parse_ts
@@ -67,6 +68,7 @@ def snapshot_view(manifest: dict[str, Any] | None, recorded: str | None) -> dict
         "lookback_start": manifest.get("lookback_start"),
         "onset": symptom_onset(manifest),
         "sources": [_source(s) for s in sources],
+        "series": _series(manifest.get("series")),
         "files": [
             {"name": name, "rows": (info or {}).get("rows"), "sha256": (info or {}).get("sha256")}
             for name, info in sorted(files.items())
@@ -89,6 +91,7 @@ def _source(record: dict[str, Any]) -> dict[str, Any]:
         "label": record.get("label") or record.get("kind"),
         "status": record.get("status") or "unknown",
         "problem": record.get("problem") or record.get("error"),
+        "unreadable": issue_lines([record]),
         "missing_series": len(missing) if isinstance(missing, list) else 0,
         "kinds": [
             {
@@ -100,6 +103,33 @@ def _source(record: dict[str, Any]) -> dict[str, Any]:
             for kind in kinds
         ],
     }
+
+
+SERIES_SHOWN = 50  # series rows the review lists (those with the most to say first)
+
+
+def _series(found: Any) -> dict[str, Any]:
+    """The manifest's per-series quality for the review: the series with missing or unreadable
+    values, duplicate timestamps, gaps or less than full coverage (at most SERIES_SHOWN, the
+    least covered first), and how many series there are."""
+    rows = [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+    flawed = [
+        s
+        for s in rows
+        if s.get("missing")
+        or s.get("unreadable")
+        or s.get("duplicates")
+        or s.get("gaps")
+        or (isinstance(s.get("coverage"), int | float) and s["coverage"] < 1)
+    ]
+    flawed.sort(
+        key=lambda s: (_number(s.get("coverage")), str(s.get("service")), str(s.get("metric")))
+    )
+    return {"total": len(rows), "flawed": len(flawed), "shown": flawed[:SERIES_SHOWN]}
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def _mapping(value: Any) -> dict[str, Any]:
