@@ -485,7 +485,7 @@ def test_a_range_longer_than_11000_steps_is_fetched_whole(
 
 @pytest.mark.slow
 def test_nan_inf_and_refused_queries(backfilled: Backfilled) -> None:
-    """NaN and ±Inf stay floats; a query Prometheus refuses is recorded while the rest count,
+    """NaN and ±Inf stay floats (NaN counted as a missing value); a query Prometheus refuses is recorded while the rest count,
     and a wrong URL path fails every query (HTTP 404) without raising."""
     start = moment(backfilled.odd_start)
     span = FetchRange(start, start + timedelta(minutes=3), services=("svc",))
@@ -503,6 +503,8 @@ def test_nan_inf_and_refused_queries(backfilled: Backfilled) -> None:
     assert values[0] == 1.0
     assert pd.isna(values[1])
     assert values[2:] == [float("inf"), float("-inf")]
+    [issue] = fetched.row_issues  # NaN is a missing value, counted; ±Inf are numbers
+    assert issue["counts"] == {"value_missing": 1}
     [error] = fetched.errors
     assert error.startswith("queue_depth of svc: bad_data:")
     assert source_record(1, source, fetched, None, span)["status"] == "partial"
