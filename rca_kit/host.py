@@ -1,5 +1,5 @@
 """A warm investigation host for `rca serve`: a long-lived process (`python -m rca_kit.host`)
-that has imported the pipeline and keeps its notebook workers, and their warm-kernel zygotes,
+that has imported the pipeline and keeps its notebook workers, and their warm-kernel zygote,
 loaded between alerts. The receiver's queue workers hand it one alert id at a time (one JSON
 line on stdin) and read one JSON line back: `{"investigation_id", "error", "code"}` with the
 exit code `rca investigate` would have had (0 done, 2 the alert or workspace is unusable,
@@ -143,4 +143,7 @@ class Host:
 
 
 if __name__ == "__main__":
+    from .lean import skip_unused_imports
+
+    skip_unused_imports()
     serve(sys.argv[1])

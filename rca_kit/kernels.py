@@ -14,9 +14,12 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from importlib.metadata import EntryPoint
@@ -37,53 +40,24 @@ READY_TIMEOUT_S = 120
 
 
 class Zygote:
-    """The preloaded process of one worker: start it early, then `fork()` per kernel."""
+    """A preloaded process (owned by the caller) that forks kernels for every worker that
+    connects to its socket: `address` is passed to the workers, `close()` stops it."""
 
     def __init__(self, log: IO[bytes] | None = None) -> None:
+        self.folder = tempfile.mkdtemp(prefix="rca-kit-zygote-")  # 0700: only we connect
+        self.address = os.path.join(self.folder, "z")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rca_kit.zygote"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            [sys.executable, "-m", "rca_kit.zygote", self.address],
+            stdin=subprocess.PIPE,  # closed by close(): the zygote then leaves
+            stdout=log if log is not None else 2,  # never our stdout: it may be a protocol
             stderr=log,
-            text=True,
             preexec_fn=die_with_parent,
         )
-        self.lock = threading.Lock()
-        self._ready: bool | None = None
 
-    def ready(self) -> bool:
-        """Wait for the preload to finish; False if the zygote failed or died."""
-        with self.lock:
-            if self._ready is None:
-                self._ready = self._wait_ready()
-            return self._ready and self.process.poll() is None
-
-    def _wait_ready(self) -> bool:
-        assert self.process.stdout is not None
-        readable, _, _ = select.select([self.process.stdout], [], [], READY_TIMEOUT_S)
-        line = self.process.stdout.readline() if readable else ""
-        return bool(line) and "ready" in json.loads(line)
-
-    def fork(
-        self, args: list[str], cwd: str, env: dict[str, str]
-    ) -> tuple[int, dict[str, Any] | None] | None:
-        """A kernel process running `ipykernel` with `args` (pid, and its own connection info
-        when it was started ahead, on ports of its own); None if the zygote is gone."""
-        if not self.ready():
-            return None
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        with self.lock:
-            try:
-                self.process.stdin.write(json.dumps({"args": args, "cwd": cwd, "env": env}) + "\n")
-                self.process.stdin.flush()
-                line = self.process.stdout.readline()
-            except (OSError, ValueError):
-                return None
-        if not line:
-            return None
-        answer = json.loads(line)
-        return int(answer["pid"]), answer.get("connection")
+    @property
+    def spec(self) -> str:
+        """How a worker reaches it (`start_zygote(shared=...)`): "pid:address"."""
+        return f"{self.process.pid}:{self.address}"
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -94,22 +68,115 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-_zygote: Zygote | None = None
+class ZygoteLink:
+    """One worker's connection to a zygote: `ready()` waits for its preload, `fork()` asks
+    for a kernel. `owned` is the zygote when this worker started its own."""
+
+    def __init__(self, pid: int, address: str, owned: Zygote | None = None) -> None:
+        self.pid, self.address, self.owned = pid, address, owned
+        self.lock = threading.Lock()
+        self._ready: bool | None = None
+        self._stream: Any = None
+        self._sock: socket.socket | None = None
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except (ProcessLookupError, OSError):
+            self._pidfd = None
+
+    @classmethod
+    def private(cls, log: IO[bytes] | None = None) -> ZygoteLink:
+        zygote = Zygote(log)
+        return cls(zygote.process.pid, zygote.address, zygote)
+
+    @classmethod
+    def shared(cls, spec: str) -> ZygoteLink:
+        pid, _, address = spec.partition(":")
+        return cls(int(pid), address)
+
+    def alive(self) -> bool:
+        if self._pidfd is None:
+            return False
+        exited, _, _ = select.select([self._pidfd], [], [], 0)
+        return not exited
+
+    def ready(self) -> bool:
+        """Wait for the preload to finish; False if the zygote failed or died."""
+        with self.lock:
+            if self._ready is None:
+                self._ready = self._connect()
+            return self._ready and self.alive()
+
+    def _connect(self) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(self.address)
+                break
+            except OSError:  # not listening yet, or gone
+                sock.close()
+                if not self.alive() or time.monotonic() > deadline:
+                    return False
+                time.sleep(0.02)
+        self._sock = sock
+        self._stream = sock.makefile("rw", encoding="utf-8", newline="\n")
+        readable, _, _ = select.select([sock], [], [], deadline - time.monotonic())
+        line = self._stream.readline() if readable else ""
+        return bool(line) and "ready" in json.loads(line)
+
+    def fork(
+        self, args: list[str], cwd: str, env: dict[str, str]
+    ) -> tuple[int, dict[str, Any] | None] | None:
+        """A kernel process running `ipykernel` with `args` (pid, and its own connection info
+        when it was started ahead, on ports of its own); None if the zygote is gone."""
+        if not self.ready():
+            return None
+        with self.lock:
+            try:
+                self._stream.write(json.dumps({"args": args, "cwd": cwd, "env": env}) + "\n")
+                self._stream.flush()
+                line = self._stream.readline()
+            except (OSError, ValueError):
+                return None
+        if not line:
+            return None
+        answer = json.loads(line)
+        return int(answer["pid"]), answer.get("connection")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self._stream is not None:
+                self._stream.close()
+            if self._sock is not None:
+                self._sock.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self.owned is not None:
+            self.owned.close()
 
 
-def start_zygote(log: IO[bytes] | None = None) -> Zygote:
-    """This process's zygote (started once; it preloads while the caller does other work)."""
+_zygote: ZygoteLink | None = None
+
+
+def start_zygote(log: IO[bytes] | None = None, *, shared: str | None = None) -> ZygoteLink:
+    """This process's link to a zygote: the `shared` one its pool started ("pid:address"),
+    else one of its own (started once; it preloads while the caller does other work). A
+    zygote that died is replaced by one of this process's own."""
     global _zygote
-    if _zygote is None or _zygote.process.poll() is not None:
+    if _zygote is None or not _zygote.alive():
         if _zygote is None:
             atexit.register(stop_zygote)
+            link = ZygoteLink.shared(shared) if shared else None
+            _zygote = link if link is not None and link.alive() else None
         else:
-            _zygote.close()  # it died: a new one takes its place
-        _zygote = Zygote(log)
+            _zygote.close()  # it died: one of our own takes its place
+            _zygote = None
+        if _zygote is None:
+            _zygote = ZygoteLink.private(log)
     return _zygote
 
 

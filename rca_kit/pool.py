@@ -1,6 +1,6 @@
 """A pool of persistent notebook workers (`python -m rca_kit.runner`), startable before its jobs.
 
-`Pool(n)` starts n workers at once (with warm kernels each loads its zygote meanwhile);
+`Pool(n)` starts n workers at once (with warm kernels, and one zygote that loads for them all);
 `run(jobs)` executes jobs on them, in job order, replacing a worker that died or overran a
 deadline; `close()` stops them. `runner.run_all` is a pool used for one batch of jobs.
 """
@@ -29,6 +29,7 @@ from .runner import GRACE_S, KERNEL_MODES, START_TIMEOUT_S, Job
 
 if TYPE_CHECKING:
     from .config import Workspace
+    from .kernels import Zygote
 
 Progress = Callable[[RunResult], None]
 
@@ -36,12 +37,12 @@ Progress = Callable[[RunResult], None]
 class _Worker:
     """One persistent worker process and its log."""
 
-    def __init__(self, kernels: str) -> None:
+    def __init__(self, kernels: str, zygote: str | None = None) -> None:
         # closed in close(): the log lives as long as the worker
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self.folder = tempfile.mkdtemp(prefix="rca-kernel-")  # removed in close(), even after kill
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rca_kit.runner", self.folder, kernels],
+            [sys.executable, "-m", "rca_kit.runner", self.folder, kernels, *filter(None, [zygote])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -127,8 +128,17 @@ class Pool:
         self.kernels = kernels
         self.idle: queue.Queue[_Worker] = queue.Queue()
         self.size = max(1, workers)
+        # one zygote preloads for all the workers (each would otherwise load its own)
+        self.zygote: Zygote | None = None
+        if kernels == "warm":
+            from .kernels import Zygote  # (jupyter_client: not before it is needed)
+
+            self.zygote = Zygote()
         for _ in range(self.size):
-            self.idle.put(_Worker(kernels))
+            self.idle.put(self._worker())
+
+    def _worker(self) -> _Worker:
+        return _Worker(self.kernels, self.zygote.spec if self.zygote else None)
 
     def run(self, jobs: Sequence[Job], progress: Progress | None = None) -> list[RunResult]:
         pending: queue.Queue[int] = queue.Queue()
@@ -147,7 +157,7 @@ class Pool:
                         return
                     if not worker.alive():
                         worker.close()
-                        worker = _Worker(self.kernels)
+                        worker = self._worker()
                     result = worker.run(jobs[index])
                     with lock:
                         results[index] = result
@@ -173,6 +183,9 @@ class Pool:
             worker.finish()
         for worker in workers:
             worker.close()
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     def __enter__(self) -> Pool:
         return self

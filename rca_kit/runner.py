@@ -3,11 +3,11 @@
 Notebooks run in persistent worker processes (`python -m rca_kit.runner`) that exchange one
 JSON line per job over a dedicated pipe. Workers import papermill once (that import alone costs
 seconds), need no `if __name__ == "__main__"` guard in the caller's script, and can be killed
-and replaced when a notebook overruns its deadline. With "warm" kernels (the default) each
-worker keeps a zygote that forks every notebook a fresh kernel with its imports already loaded
+and replaced when a notebook overruns its deadline. With "warm" kernels (the default) a pool's
+workers share a zygote that forks every notebook a fresh kernel with its imports already loaded
 (rca_kit.kernels); "fresh" starts a new interpreter per notebook. Either way the result is an
 ordinary papermill notebook. A `Pool` can be started before its jobs are known, so workers and
-zygotes load while the evidence is frozen.
+the zygote load while the evidence is frozen.
 """
 
 from __future__ import annotations
@@ -183,11 +183,15 @@ def pin_kernel(folder: Path) -> None:
 def worker_main() -> None:
     """Serve jobs: one JSON job per line on stdin, one JSON result per line on the result pipe.
     The kernelspec folder is the parent's (argv[1]): it removes it however the worker ends.
-    With argv[2] "warm" the zygote starts loading at once, before the first job arrives."""
+    With argv[2] "warm" the kernels come from the zygote argv[3] names (the pool's), else from
+    one this worker starts at once, before the first job arrives."""
+    from .lean import skip_unused_imports
+
+    skip_unused_imports()
     if len(sys.argv) > 2 and sys.argv[2] == "warm":
         from .kernels import start_zygote
 
-        start_zygote()
+        start_zygote(shared=sys.argv[3] if len(sys.argv) > 3 else None)  # the pool's, if any
     if len(sys.argv) > 1:
         pin_kernel(Path(sys.argv[1]))
         _serve()

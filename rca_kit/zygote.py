@@ -1,14 +1,16 @@
 """Warm kernels: a preloaded process that forks a fresh Jupyter kernel for each notebook.
 
-The zygote (`python -m rca_kit.zygote`) imports what the hypothesis templates use (pandas,
-numpy, plotly, duckdb, pyarrow, rca_kit, ipykernel) once, then serves one JSON request per
-line on stdin: it forks, the child becomes an ordinary IPython kernel (`IPKernelApp`) on the
-connection file it was given, and the zygote answers `{"pid": N}`. Each notebook therefore
-starts in a copy of the same pristine process: nothing one notebook does (variables, pandas
-options, plotly templates, numpy's random state, warnings filters, environment, cwd, sys.path,
-open files, monkeypatches) can reach the next, and a kernel that failed is never reused; the
-zygote itself runs no notebook code. The zygote starts no thread before it forks (BLAS is held
-to one thread), and dies with the worker that started it; its kernels die with it.
+The zygote (`python -m rca_kit.zygote SOCKET`) imports what the hypothesis templates use
+(pandas, numpy, plotly, duckdb, pyarrow, rca_kit, ipykernel) once, then serves the workers of
+its pool on a Unix socket, one JSON request per line: it forks, the child becomes an ordinary
+IPython kernel (`IPKernelApp`) on the connection file it was given, and the zygote answers
+`{"pid": N}`. One zygote serves every worker of a pool, so the imports are paid once. Each
+notebook starts in a copy of the same pristine process: nothing one notebook does (variables,
+pandas options, plotly templates, numpy's random state, warnings filters, environment, cwd,
+sys.path, open files, monkeypatches) can reach the next, and a kernel that failed is never
+reused; the zygote itself runs no notebook code. The zygote starts no thread before it forks
+(BLAS is held to one thread), leaves when its owner closes its stdin, and dies with the thread
+that started it; its kernels die with it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import contextlib
 import importlib
 import json
 import os
+import select
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .children import die_with_parent
@@ -222,12 +227,15 @@ class _Spare(NamedTuple):
     info: dict[str, Any]  # its connection info
 
 
-def _fork_spare(args: list[str], folder: str, zygote: int, answers: Any) -> _Spare | None:
+def _fork_spare(
+    args: list[str], folder: str, zygote: int, inherited: Callable[[], list[int]]
+) -> _Spare | None:
+    others = inherited()  # before our pipes exist: only fds open now are closed in the child
     info_r, info_w = os.pipe()
     orders_r, orders_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        answers.close()
+        _close(others)
         os.close(info_r)
         os.close(orders_w)
         _become_spare(args, folder, zygote, info_w, orders_r)
@@ -241,11 +249,12 @@ def _fork_spare(args: list[str], folder: str, zygote: int, answers: Any) -> _Spa
     return _Spare(pid, args, orders_w, json.loads(line))
 
 
-def _fork_kernel(request: dict[str, Any], zygote: int, answers: Any) -> int:
+def _fork_kernel(request: dict[str, Any], zygote: int, inherited: Callable[[], list[int]]) -> int:
+    others = inherited()  # before our pipe exists: only fds open now are closed in the child
     ready, bound = os.pipe()
     pid = os.fork()
     if pid == 0:
-        answers.close()
+        _close(others)
         os.close(ready)
         _become_kernel(request, zygote, bound)
     os.close(bound)
@@ -276,37 +285,113 @@ def _own_args(args: list[str]) -> list[str]:
     return kept
 
 
+def _close(inherited: list[int]) -> None:
+    """In a forked child: close the zygote's sockets and the other kernels' order pipes (a
+    spare reads its orders to the end: a copy of their write end held here would stall it)."""
+    for fd in inherited:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+class _Worker:
+    """One connected worker: its requests, answers, and the kernel started ahead for it."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.stream = conn.makefile("rw", encoding="utf-8", newline="\n")
+        self.fd = conn.fileno()
+        self.spare: _Spare | None = None
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def answer(self, message: dict[str, Any]) -> bool:
+        try:
+            self.stream.write(json.dumps(message) + "\n")
+            self.stream.flush()
+        except OSError:
+            return False
+        return True
+
+    def drop_spare(self) -> None:
+        if self.spare is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.spare.orders)  # not needed: it leaves
+            self.spare = None
+
+    def close(self) -> None:
+        self.drop_spare()
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        self.conn.close()
+
+
+def _serve_request(
+    worker: _Worker, line: str, folder: str, inherited: Callable[[], list[int]]
+) -> bool:
+    """Answer one kernel request of `worker`, then start its next kernel ahead."""
+    request = json.loads(line)
+    args = _own_args(request["args"])
+    zygote = os.getpid()
+    spare = worker.spare
+    if spare is not None and (spare.args != args or spare.pid in _reaped):
+        worker.drop_spare()
+        spare = None
+    if spare is not None and _hand_over(spare, request):  # started while the last ran
+        worker.spare = None
+        answered = worker.answer({"pid": spare.pid, "connection": spare.info})
+    else:
+        worker.spare = None
+        answered = worker.answer({"pid": _fork_kernel(request, zygote, inherited)})
+    if answered:
+        worker.spare = _fork_spare(args, folder, zygote, inherited)  # for the next notebook
+    return answered
+
+
 def main() -> None:
+    """Serve kernel forks on the Unix socket argv[1] until stdin closes (its owner is done)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sys.argv[1])
+    listener.listen(64)  # workers may connect at once: they wait for "ready" below
     for name in _THREAD_VARS:  # no BLAS thread pool in a process that forks
         os.environ.setdefault(name, "1")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # its import-time notice
-    answers = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # anything printed while loading goes to the log, not the protocol
     try:
         _preload()
-    except Exception as exc:  # the worker falls back to fresh kernels
-        answers.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
-        return
-    answers.write(json.dumps({"ready": os.getpid()}) + "\n")
+    except Exception as exc:  # its workers see the connection close and use fresh kernels
+        print(f"rca-kit zygote: {type(exc).__name__}: {exc}", file=sys.stderr)
+        os._exit(1)
     signal.signal(signal.SIGCHLD, _reap)
-    zygote = os.getpid()
     folder = tempfile.mkdtemp(prefix="rca-kit-spares-")  # 0700: connection files hold keys
-    spare: _Spare | None = None
-    for line in sys.stdin:
-        request = json.loads(line)
-        args = _own_args(request["args"])
-        if spare is not None and (spare.args != args or spare.pid in _reaped):
-            os.close(spare.orders)  # not the kernel this notebook needs: it leaves
-            spare = None
-        if spare is not None and _hand_over(spare, request):  # started while the last ran
-            answers.write(json.dumps({"pid": spare.pid, "connection": spare.info}) + "\n")
-        else:
-            answers.write(json.dumps({"pid": _fork_kernel(request, zygote, answers)}) + "\n")
-        spare = _fork_spare(args, folder, zygote, answers)  # for the next notebook
-    if spare is not None:
-        os.close(spare.orders)
+    workers: list[_Worker] = []
+
+    def inherited() -> list[int]:
+        return [listener.fileno(), *_fds(workers)]
+
+    while True:
+        readable, _, _ = select.select([sys.stdin, listener, *workers], [], [])
+        if sys.stdin in readable and not sys.stdin.readline():
+            break
+        if listener in readable:
+            worker = _Worker(listener.accept()[0])
+            if worker.answer({"ready": os.getpid()}):
+                workers.append(worker)
+        for worker in [w for w in workers if w in readable]:
+            try:
+                line = worker.stream.readline()
+            except OSError:  # its worker was killed mid-message
+                line = ""
+            if not line or not _serve_request(worker, line, folder, inherited):
+                worker.close()  # its worker is done (or gone): so is its kernel ahead
+                workers.remove(worker)
+    for worker in workers:
+        worker.close()
     shutil.rmtree(folder, ignore_errors=True)
-    os._exit(0)  # nothing to tear down: its worker is done with it
+    os._exit(0)  # nothing to tear down: its owner is done with it
+
+
+def _fds(workers: list[_Worker]) -> list[int]:
+    return [fd for w in workers for fd in (w.fd, *([w.spare.orders] if w.spare else []))]
 
 
 if __name__ == "__main__":

@@ -175,8 +175,9 @@ def test_a_dead_zygote_is_replaced(tmp_path: Path) -> None:
     assert execute(job(template, "one")).error is None
     zygote = kernels.start_zygote()
     assert zygote.ready()
-    os.kill(zygote.process.pid, signal.SIGKILL)
-    zygote.process.wait()
+    assert zygote.owned is not None
+    os.kill(zygote.pid, signal.SIGKILL)
+    zygote.owned.process.wait()
     again = execute(job(template, "two"))
     assert again.error is None
     assert "preloaded True" in stdout_of(again.notebook)
@@ -189,13 +190,37 @@ def test_a_kernel_started_ahead_that_died_is_not_handed_over(tmp_path: Path) -> 
     template = notebook(tmp_path / "t.ipynb", "import os; print('pid', os.getpid())")
     assert execute(job(template, "first")).error is None
     zygote = kernels.start_zygote()
-    ahead = [int(p) for p in _children(zygote.process.pid)]
+    ahead = [int(p) for p in _children(zygote.pid)]
     assert ahead, "a kernel waits for the next notebook"
     for pid in ahead:
         os.kill(pid, signal.SIGKILL)
     second = execute(job(template, "second"))
     assert second.error is None
     assert f"pid {ahead[0]}" not in stdout_of(second.notebook)
+
+
+def test_one_zygote_serves_every_worker_of_a_pool(tmp_path: Path) -> None:
+    """A pool preloads once: every kernel of its workers is a child of the pool's zygote,
+    each notebook gets a kernel of its own, and when that zygote is killed the notebooks still
+    run (the next on a fresh kernel, then on a zygote of the worker's own)."""
+    template = notebook(
+        tmp_path / "t.ipynb",
+        "import os, sys",
+        "print('parent', os.getppid(), 'pid', os.getpid(), 'pandas' in sys.modules)",
+    )
+    with Pool(2, kernels="warm") as pool:
+        assert pool.zygote is not None
+        shared = pool.zygote.process.pid
+        first = pool.run([job(template, f"a{i}") for i in range(6)])
+        os.kill(shared, signal.SIGKILL)  # the workers fall back to zygotes of their own
+        second = pool.run([job(template, f"b{i}") for i in range(4)])
+    outputs = [stdout_of(r.notebook).split() for r in [*first, *second]]
+    assert all(r.error is None for r in [*first, *second])
+    assert [o[1] for o in outputs[:6]] == [str(shared)] * 6
+    assert all(o[1] != str(shared) for o in outputs[6:])
+    assert len({o[3] for o in outputs}) == len(outputs), "a kernel was used twice"
+    assert all(o[4] == "True" for o in outputs[:6]), "every kernel starts preloaded"
+    assert any(o[4] == "True" for o in outputs[6:]), "a worker's own zygote took over"
 
 
 def _children(pid: int) -> list[str]:

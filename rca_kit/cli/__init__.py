@@ -6,10 +6,12 @@ papermill or jupyter: its module is imported when the command runs (base.COMMAND
 
 from __future__ import annotations
 
+from ..lean import skip_unused_imports
 from .base import cli
 
 __all__ = ["cli", "main"]
 
 
 def main() -> None:
+    skip_unused_imports()
     cli(obj={})
