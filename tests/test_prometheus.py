@@ -485,8 +485,9 @@ def test_a_range_longer_than_11000_steps_is_fetched_whole(
 
 @pytest.mark.slow
 def test_nan_inf_and_refused_queries(backfilled: Backfilled) -> None:
-    """NaN and ±Inf stay floats (NaN counted as a missing value); a query Prometheus refuses is recorded while the rest count,
-    and a wrong URL path fails every query (HTTP 404) without raising."""
+    """NaN and ±Inf stay floats (NaN counted as a missing value); a query Prometheus refuses
+    is recorded while the rest count, and a wrong URL path fails every query (HTTP 404)
+    without raising."""
     start = moment(backfilled.odd_start)
     span = FetchRange(start, start + timedelta(minutes=3), services=("svc",))
     source = section(
