@@ -109,6 +109,8 @@ def execute(job: Job) -> RunResult:
     notebook is then sealed: its provenance written into it, read-only (provenance.seal)."""
     import papermill
 
+    from . import notebook_engine as engine
+
     job.output.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     error: str | None = None
@@ -136,6 +138,7 @@ def execute(job: Job) -> RunResult:
                     progress_bar=False,
                     log_output=False,
                     request_save_on_cell_execute=True,
+                    engine_name=engine.NAME,  # saves at most every few seconds while it runs
                     cwd=str(job.cwd),
                     # the kernel's own start-up warnings would interleave with the CLI's output
                     extra_arguments=["--IPKernelApp.log_level=ERROR"],

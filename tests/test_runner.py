@@ -165,3 +165,38 @@ def test_kernels_run_this_interpreter_whatever_kernelspecs_exist(
     [result] = run_all([job(tmp_path, template)])
     assert result.error is None
     assert harvest(result).verdict == "refuted"
+
+
+def test_a_notebook_is_saved_at_its_start_its_end_and_every_few_seconds_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill would save before and after every cell; the runner saves when the notebook
+    starts, then at most every SAVE_EVERY_S while cells run, and always when it ends."""
+    import papermill.engines
+
+    from rca_kit import notebook_engine
+    from rca_kit.runner import execute
+
+    saves: list[int] = []
+    write = papermill.engines.write_ipynb
+
+    def counted(nb: object, path: str) -> None:
+        saves.append(sum(1 for c in nb.cells if c.get("outputs")))  # type: ignore[attr-defined]
+        write(nb, path)
+
+    monkeypatch.setattr(papermill.engines, "write_ipynb", counted)
+    quick = "\n".join(f"print({i})" for i in range(8))
+    doc = nbformat.read(notebook(tmp_path, "quick", quick), as_version=4)
+    doc.cells += [new_code_cell(f"print('cell', {i})") for i in range(6)]
+    doc.cells.append(new_code_cell(f"import time; time.sleep({notebook_engine.SAVE_EVERY_S})"))
+    doc.cells += [new_code_cell("print('after the pause')")]
+    nbformat.write(doc, tmp_path / "quick.ipynb")
+    result = execute(job(tmp_path, tmp_path / "quick.ipynb"))
+    assert result.error is None
+    cells = len(doc.cells) + 1  # and papermill's injected parameters
+    assert 3 <= len(saves) <= 4, saves  # start, after the pause, end (papermill: 2 + 2 x cells)
+    assert len(saves) < 2 + 2 * cells
+    executed = nbformat.read(result.notebook, as_version=4)
+    assert saves[0] == 0
+    assert saves[-1] == 8 == sum(1 for c in executed.cells if c.get("outputs"))
+    assert "after the pause" in "".join(o.get("text", "") for o in executed.cells[-1].outputs)
