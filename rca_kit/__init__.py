@@ -25,6 +25,8 @@ _LAZY = {
     "load_library": "rca_kit.library",
     "Register": "rca_kit.register",
     "stats": "rca_kit.stats",
+    "downsample": "rca_kit.figures",
+    "add_markers": "rca_kit.figures",
     "verify_task": "rca_kit.loop",
     "verify_due": "rca_kit.loop",
     "review_incident": "rca_kit.loop",
@@ -43,6 +45,8 @@ __all__ = [
     "RegisterEditor",
     "TriagePanel",
     "__version__",
+    "add_markers",
+    "downsample",
     "find_workspace",
     "harvest",
     "inert_figure",
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
     from . import stats
     from .config import find_workspace
     from .evidence.load import Evidence, load_evidence
+    from .figures import add_markers, downsample
     from .inert import inert_figure, one_line, plain
     from .ingest import ingest_file
     from .intake import parse_alerts

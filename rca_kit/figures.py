@@ -195,3 +195,70 @@ def link_plotly(folder: Path, reports_dir: Path) -> None:
 
     with contextlib.suppress(OSError):
         plotly_beside(folder, plotly_asset(reports_dir))
+
+
+# Bounded figures for templates: a notebook's figure is kept in it and drawn in the report, so
+# a week of 15 s samples or a restart counter read as thousands of events must not become
+# thousands of points or shapes (pandas and numpy are imported on use: see the module's doc).
+MAX_POINTS = 2000
+MAX_MARKERS = 30
+
+
+def downsample(series: Any, max_points: int = MAX_POINTS) -> Any:
+    """A pandas Series of at most `max_points` points that draws like the whole: in each of
+    max_points / 2 buckets of consecutive samples, its lowest and highest sample, in time order
+    (spikes and dips stay visible). Shorter series are returned as they are."""
+    import numpy as np
+
+    if len(series) <= max_points:
+        return series
+    values = series.to_numpy(dtype="float64")
+    buckets = np.array_split(np.arange(len(values)), max(1, max_points // 2))
+    keep: set[int] = set()
+    for bucket in buckets:
+        part = values[bucket]
+        if not len(part) or np.isnan(part).all():
+            continue
+        keep.update((int(bucket[np.nanargmin(part)]), int(bucket[np.nanargmax(part)])))
+    return series.iloc[sorted(keep)]
+
+
+def add_markers(
+    figure: Any,
+    times: Any,
+    *,
+    name: str = "events",
+    color: str = "red",
+    max_markers: int = MAX_MARKERS,
+) -> Any:
+    """Mark moments on a plotly figure with a time axis, at most `max_markers` shapes: one
+    dotted vertical line per moment while they are few; beyond that, moments are grouped at
+    the largest gaps between them into `max_markers` groups, each one shaded band (a line when
+    it holds one moment). A legend entry says how many: `restarts (412)`. Times in any offset
+    are drawn in UTC. Returns the figure."""
+    import numpy as np
+    import pandas as pd
+
+    stamps = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True)).dropna().unique().sort_values()
+    if not len(stamps):
+        return figure
+    if len(stamps) > max_markers:
+        gaps = np.diff(stamps.asi8)
+        cuts = np.sort(np.argsort(gaps, kind="stable")[len(gaps) - (max_markers - 1) :]) + 1
+        groups = [stamps[a:b] for a, b in zip([0, *cuts], [*cuts, len(stamps)], strict=True)]
+    else:
+        groups = [stamps[i : i + 1] for i in range(len(stamps))]
+    for group in groups:
+        first, last = group[0].to_pydatetime(), group[-1].to_pydatetime()
+        if len(group) == 1:
+            figure.add_vline(x=first, line_color=color, line_dash="dot", line_width=1)
+        else:
+            figure.add_vrect(x0=first, x1=last, fillcolor=color, opacity=0.15, line_width=0)
+    figure.add_scatter(
+        x=[None],
+        y=[None],
+        mode="lines",
+        name=f"{name} ({len(stamps)})",
+        line={"color": color, "dash": "dot"},
+    )
+    return figure

@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 
 from ..exceptions import EvidenceError
+from . import series as _series
 from .coverage import Coverage, coverage, lost_series, problems, summary
+from .quality import infer_step
 
 _KINDS = ("metrics", "logs", "changes")
 
@@ -121,11 +123,104 @@ class Evidence:
             if self.lost(service, metric)
         ]
 
-    def series(self, service: str | None, metric: str) -> pd.Series:
-        """One metric of one service as a float Series indexed by timestamp (empty if absent)."""
-        m = self.metrics
-        rows = m.loc[(m["service"] == service) & (m["metric"] == metric), ["timestamp", "value"]]
-        return rows.groupby("timestamp")["value"].mean().rename(metric)
+    @cached_property
+    def _rows(self) -> dict[tuple[Any, Any], Any]:
+        """Each (service, metric)'s row positions in `metrics` (grouped once)."""
+        if self.metrics.empty:
+            return {}
+        groups = self.metrics.groupby(["service", "metric"], sort=False).indices
+        return {key: rows for key, rows in groups.items() if isinstance(key, tuple)}
+
+    def _frame(self, service: str | None, metric: str) -> pd.DataFrame:
+        found = self._rows.get((service, metric))
+        columns = ["timestamp", "value"]
+        return self.metrics[columns].iloc[found] if found is not None else self.metrics[columns][:0]
+
+    @cached_property
+    def _clean(self) -> dict[tuple[str | None, str], pd.Series]:
+        """Each series read so far, clean (`series.clean`): templates read one many times."""
+        return {}
+
+    def _exported(self, service: str | None, metric: str) -> pd.Series:
+        key = (service, metric)
+        if key not in self._clean:
+            self._clean[key] = _series.clean(self._frame(service, metric), metric)
+        return self._clean[key]
+
+    def series(self, service: str | None, metric: str, *, as_exported: bool = False) -> pd.Series:
+        """One metric of one service as a clean float Series (empty if absent): UTC index
+        sorted, NaN and infinity dropped, the values of one timestamp averaged. A counter
+        (`kind`) gives what it counted in each interval (its increments), so `restarts > 0`
+        is a restart in that interval however it was exported; `as_exported` gives the values
+        as exported (a counter's running total)."""
+        exported = self._exported(service, metric)
+        if as_exported or self.kind(service, metric) == _series.GAUGE:
+            return exported.copy()
+        return _series.increments(exported)
+
+    def kind(self, service: str | None, metric: str) -> str:
+        """'counter' (a running total, declared or detected: docs/evidence.md) or 'gauge'."""
+        return _series.kind(metric, self._exported(service, metric).to_numpy())
+
+    def rate(self, service: str | None, metric: str) -> pd.Series:
+        """A counter per second over each interval; a gauge's values as they are."""
+        exported = self._exported(service, metric)
+        return (
+            _series.rate(exported)
+            if self.kind(service, metric) == _series.COUNTER
+            else exported.copy()
+        )
+
+    def step(self, service: str | None, metric: str) -> pd.Timedelta | None:
+        """The series' native sampling step (None under two samples)."""
+        return infer_step(self._exported(service, metric).index)
+
+    def quality(self, service: str | None, metric: str) -> dict[str, Any]:
+        """The series' quality as the manifest's `series` records it (rows, missing and
+        unreadable values, duplicates, step, gaps, span, coverage of the window); computed
+        from the rows for a snapshot frozen before the manifest recorded it."""
+        for entry in self.manifest.get("series") or []:
+            if isinstance(entry, dict) and (entry.get("service"), entry.get("metric")) == (
+                service,
+                metric,
+            ):
+                return dict(entry)
+        window = (self.window_start, self.data_end)
+        return _series.describe(self._frame(service, metric), (service, metric), window)
+
+    def sufficient(
+        self,
+        service: str | None,
+        metric: str,
+        start: datetime | pd.Timestamp | None = None,
+        end: datetime | pd.Timestamp | None = None,
+        min_coverage: float = 0.6,
+    ) -> str | None:
+        """None when the series covers at least `min_coverage` of [start, end] (default
+        `bounds()`; gaps longer than 2.5 steps do not cover), else the `missing_data` entry:
+        "metric processing_rate of orders-consumer covers 41% of the window (needs 60%)"."""
+        if not self.has(service, metric):
+            return self.absent(service, metric)
+        lo, hi = self.bounds()
+        window = (
+            pd.Timestamp(start) if start is not None else lo,
+            pd.Timestamp(end) if end is not None else hi,
+        )
+        label = f"metric {metric} of {service}"
+        exported = self._exported(service, metric)
+        return _series.shortfall(label, exported, window, min_coverage, whole=window == (lo, hi))
+
+    def detect_onset(
+        self, service: str | None, metric: str, direction: str = "up", **options: Any
+    ) -> dict[str, Any] | None:
+        """When this series itself first departed from its level (`stats.onset`, looking back
+        over the whole lookback from the alert's start `onset`); None if it did not."""
+        from ..stats import onset
+
+        options.setdefault("lookback", self.onset - self.lookback_start)
+        return onset(
+            self.series(service, metric), baseline_end=self.onset, direction=direction, **options
+        )
 
     def split(
         self, series: pd.Series, at: datetime | pd.Timestamp | None = None
