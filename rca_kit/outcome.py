@@ -15,6 +15,7 @@ notebook's provenance (`metadata.rca_kit`, see rca_kit.provenance) with the outc
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -40,11 +41,18 @@ _captured: list[dict[str, Any]] | None = None
 
 
 def _plain(value: Any, where: str) -> Any:
-    """Turn numpy/pandas scalars into JSON types; reject what JSON cannot hold."""
+    """Turn numpy/pandas scalars into JSON types; refuse NaN, infinity and what JSON cannot
+    hold, naming where."""
     if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays, pandas
         value = value.tolist()
     if isinstance(value, float):
-        return None if math.isnan(value) else (value if math.isfinite(value) else str(value))
+        if not math.isfinite(value):
+            msg = (
+                f"{where} is {value}: a NaN or an infinity cannot be recorded (guard it before: "
+                "`rca_kit.stats.finite(x)` gives None, recorded as null, where there is no value)"
+            )
+            raise OutcomeError(msg)
+        return value
     if value is None or isinstance(value, str | int | bool):
         return value
     if isinstance(value, dict):
@@ -55,6 +63,33 @@ def _plain(value: Any, where: str) -> Any:
         return value.isoformat()
     msg = f"{where}: {type(value).__name__} is not JSON (use numbers, strings, lists, dicts)"
     raise OutcomeError(msg)
+
+
+def _number(value: Any) -> Any:
+    """A confidence as a float (numpy's too), or as given when it is not a number: validate
+    then names it (a NaN is a float and fails its range check)."""
+    if isinstance(value, bool) or not hasattr(value, "__float__"):
+        return value
+    return float(value)
+
+
+def template_name() -> str:
+    """The template whose notebook is recording, as far as the kernel can tell: the variable
+    RCA_KIT_TEMPLATE (for a runner to set), the notebook JupyterLab runs (`__session__`), the
+    notebook file the calling code was compiled from (`rca_kit.testing.run_inline`), else
+    "the evidence notebook"."""
+    named = os.environ.get("RCA_KIT_TEMPLATE")
+    if named:
+        return Path(named).name
+    frame = inspect.currentframe()
+    while frame is not None:
+        session = frame.f_globals.get("__session__")
+        if isinstance(session, str) and session:
+            return Path(session).name
+        if frame.f_code.co_filename.endswith(".ipynb"):
+            return Path(frame.f_code.co_filename).name
+        frame = frame.f_back
+    return "the evidence notebook"
 
 
 def _figure_json(figure: Any) -> dict[str, Any] | None:
@@ -111,20 +146,29 @@ def record_outcome(
     *,
     missing_data: list[str] | None = None,
     figure: Any = None,
+    template: str | None = None,
 ) -> dict[str, Any]:
-    """Record this notebook's verdict as a display output the harvester reads."""
-    payload = validate(
-        {
-            "schema": SCHEMA,
-            "verdict": verdict,
-            "confidence": float(confidence),
-            "observed": _plain(dict(observed), "observed"),
-            "criterion": criterion,
-            "summary": summary[:MAX_SUMMARY],
-            "missing_data": list(missing_data or []),
-            "figure": _shown_figure(verdict, _figure_json(figure)),
-        }
-    )
+    """Record this notebook's verdict as a display output the harvester reads.
+
+    A violation raises OutcomeError naming the template (`template`, else `template_name()`):
+    a confidence that is not a finite number in [0, 1], a NaN or an infinity anywhere in
+    `observed` (None is how a template records "no value"), a type JSON cannot hold.
+    """
+    try:
+        payload = validate(
+            {
+                "schema": SCHEMA,
+                "verdict": verdict,
+                "confidence": _number(confidence),
+                "observed": _plain(dict(observed), "observed"),
+                "criterion": criterion,
+                "summary": summary[:MAX_SUMMARY] if isinstance(summary, str) else summary,
+                "missing_data": list(missing_data or []),
+                "figure": _shown_figure(verdict, _figure_json(figure)),
+            }
+        )
+    except OutcomeError as exc:
+        raise OutcomeError(exc.message, where=template or template_name()) from None
     if _captured is not None:  # testing.run_inline: no kernel, the caller collects outcomes
         _captured.append(payload)
         return Record(payload)

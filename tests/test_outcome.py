@@ -21,11 +21,11 @@ NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 
 
 def test_record_outcome_converts_numpy_and_validates() -> None:
-    """numpy numbers become JSON, NaN becomes null, and the payload carries the schema."""
+    """numpy numbers become JSON, None stays null, and the payload carries the schema."""
     payload = record_outcome(
         "supported",
         np.float64(0.75),
-        {"a": np.int64(3), "b": np.array([1.0, 2.0]), "c": math.nan},
+        {"a": np.int64(3), "b": np.array([1.0, 2.0]), "c": None},
         "a > 2",
         "a was 3",
     )
@@ -48,6 +48,42 @@ def test_record_outcome_rejects_bad_outcomes(args: tuple, kwargs: dict, fragment
     """An outcome outside the schema is refused with the field named."""
     with pytest.raises(OutcomeError, match=fragment):
         record_outcome(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "observed", "fragment"),
+    [
+        (math.nan, {}, "confidence must be a number in [0, 1], got nan"),
+        (np.float64(math.inf), {}, "confidence must be a number in [0, 1], got inf"),
+        (0.5, {"ratio": math.nan}, "observed.ratio is nan"),
+        (0.5, {"fit": {"slope": np.float64(-math.inf)}}, "observed.fit.slope is -inf"),
+        (0.5, {"series": np.array([1.0, math.nan])}, "observed.series[1] is nan"),
+    ],
+)
+def test_a_nan_or_an_infinity_never_reaches_an_outcome(
+    confidence: float, observed: dict[str, object], fragment: str
+) -> None:
+    """NaN or infinity as the confidence or anywhere in observed is refused, naming the
+    template and the key; the message says how to record "no value"."""
+    with pytest.raises(OutcomeError) as info:
+        record_outcome("supported", confidence, observed, "c", "s", template="backpressure.ipynb")
+    assert str(info.value).startswith("backpressure.ipynb: ")
+    assert fragment in str(info.value)
+    if observed:
+        assert "stats.finite" in str(info.value)
+
+
+def test_the_template_is_named_from_the_code_that_records(tmp_path: Path) -> None:
+    """Without the keyword, the notebook the calling code was compiled from (run_inline's
+    template) names the error."""
+    code = compile(
+        "from rca_kit.outcome import record_outcome\n"
+        "record_outcome('refuted', float('nan'), {}, 'c', 's')\n",
+        str(tmp_path / "memory-leak.ipynb"),
+        "exec",
+    )
+    with pytest.raises(OutcomeError, match=r"^memory-leak\.ipynb: confidence"):
+        exec(code, {})  # noqa: S102 - fixed code of this test
 
 
 def run(name: str, error: str | None = None) -> RunResult:
