@@ -118,6 +118,8 @@ def execute(job: Job) -> RunResult:
     if armed:  # a deadline for the whole notebook, not only for each cell
         signal.signal(signal.SIGALRM, _on_deadline)
         signal.setitimer(signal.ITIMER_REAL, job.timeout_s)
+        # its kernel's errors name the template (record_outcome reads it); one job at a time
+        os.environ["RCA_KIT_TEMPLATE"] = job.template.name
     warm = job.kernels == "warm" and job.kernel_name == KERNEL_NAME
     options: dict[str, Any] = {}
     restarted = False

@@ -200,3 +200,15 @@ def test_a_notebook_is_saved_at_its_start_its_end_and_every_few_seconds_between(
     assert saves[0] == 0
     assert saves[-1] == 8 == sum(1 for c in executed.cells if c.get("outputs"))
     assert "after the pause" in "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+
+
+def test_an_outcome_refused_in_a_notebook_names_its_template(tmp_path: Path) -> None:
+    """The runner tells the kernel which template it runs: a NaN that reaches record_outcome
+    is refused with that template's name."""
+    from rca_kit.runner import execute
+
+    body = "import rca_kit\nrca_kit.record_outcome('supported', float('nan'), {}, 'c', 's')"
+    result = execute(job(tmp_path, notebook(tmp_path, "nan-confidence", body)))
+    outcome = harvest(result)
+    assert outcome.verdict == "errored"
+    assert "nan-confidence.ipynb" in (outcome.error or "")

@@ -32,6 +32,9 @@ def environment() -> jinja2.Environment:
         autoescape=True,  # every value is untrusted text unless marked otherwise
         undefined=jinja2.StrictUndefined,
         finalize=html_text,  # and printed without control or bidi characters
+        # compiled templates kept between runs (a private per-user folder jinja2 checks):
+        # compiling them costs a cold `rca investigate` a few tenths of a second
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     env.filters.update(
         num=number,
