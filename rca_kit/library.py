@@ -86,6 +86,7 @@ class _Spec(_Strict):
     template: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.ipynb$")
     parameters: dict[str, Any] = Field(default_factory=dict)
     criterion: str = Field(min_length=10)
+    relevance: str | None = Field(default=None, min_length=10)
     data: _Data = Field(default_factory=_Data)
     known_false_positives: list[str] = Field(default_factory=list)
     remediation: list[_Task] = Field(default_factory=list)
@@ -167,6 +168,7 @@ def parse_spec(path: Path) -> HypothesisSpec:
         applies_to=tuple(spec.applies_to),
         parameters=spec.parameters,
         criterion=spec.criterion.strip(),
+        relevance=spec.relevance.strip() if spec.relevance else "",
         data={
             "metrics": tuple(spec.data.metrics),
             "logs": tuple(spec.data.logs),

@@ -110,6 +110,7 @@ class HypothesisSpec:
     prior: float = 0.5
     lookback: str = "6h"
     explains: tuple[str, ...] = ()  # hypotheses this one would cause as consequences
+    relevance: str = ""  # which symptoms, in which direction, the cause can produce
     path: Path | None = None
     verification: VerificationCheck | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,20 @@ def test_bundled_library_lints_clean() -> None:
         "schema-drift",
         "volume-anomaly",
     }
+
+
+def test_a_spec_states_its_relevance_or_none(tmp_path: Path) -> None:
+    """`relevance` is optional text read stripped; a spec without it reads as empty text."""
+    text = spec_text(**{"timeout_s: 120": "timeout_s: 120"})
+    without = tmp_path / "without.yaml"
+    without.write_text(re.sub(r"(?ms)^relevance:.*?(?=^\S)", "", text))
+    assert parse_spec(without).relevance == ""
+    stated = tmp_path / "stated.yaml"
+    stated.write_text(
+        re.sub(r"(?ms)^relevance:.*?(?=^\S)", "", text)
+        + "relevance: >-\n  Only more ingest than processing can build a backlog.\n"
+    )
+    assert parse_spec(stated).relevance == "Only more ingest than processing can build a backlog."
 
 
 def broken_library(tmp_path: Path, name: str, text: str) -> tuple[Path, Path]:
@@ -77,6 +92,16 @@ def spec_text(**replace: str) -> str:
             "nope.ipynb not found",
         ),
         ("extra.yaml", spec_text(), "id: 'backpressure' is already used"),
+        (
+            "backpressure.yaml",
+            spec_text(**{"timeout_s: 120": "timeout_s: 120\nrelevance: short"}),
+            "relevance: String should have at least 10 characters",
+        ),
+        (
+            "backpressure.yaml",
+            spec_text(**{"timeout_s: 120": "timeout_s: 120\nrelevance: [a, b]"}),
+            "relevance: Input should be a valid string",
+        ),
     ],
 )
 def test_lint_reports_file_and_field(tmp_path: Path, name: str, text: str, fragment: str) -> None:
