@@ -101,6 +101,35 @@ def runs(mask: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp, float]]:
     return found
 
 
+def spans(mask: pd.Series, max_gap: Duration | None = None) -> pd.DataFrame:
+    """Every run of consecutive True values in wall time, vectorized: columns `start`, `end`
+    and `minutes` (from the first to the last sample plus one native step). Two samples more
+    than `max_gap` apart (default: 2.5 native steps, a gap as coverage counts it) end a run, so
+    a gap in the data is never counted as time the condition held."""
+    empty = pd.DataFrame({"start": [], "end": [], "minutes": []})
+    flags = mask.fillna(False).astype(bool)
+    if not flags.any():
+        return empty
+    native = step(flags) or pd.Timedelta(minutes=1)
+    limit = (duration(max_gap) if max_gap is not None else GAP_FACTOR * native).value
+    stamps = stamps_ns(flags)
+    values = flags.to_numpy()
+    gap = np.diff(stamps, prepend=stamps[0]) > limit
+    begins = values & (~np.roll(values, 1) | gap)
+    begins[0] = values[0]
+    ends = values & (~np.roll(values, -1) | np.roll(gap, -1))
+    ends[-1] = values[-1]
+    first, last = stamps[begins], stamps[ends]
+    minutes = (last - first + native.value) / pd.Timedelta(minutes=1).value
+    return pd.DataFrame(
+        {
+            "start": pd.to_datetime(first, utc=True),
+            "end": pd.to_datetime(last, utc=True),
+            "minutes": minutes,
+        }
+    )
+
+
 def longest_run(mask: pd.Series) -> tuple[pd.Timestamp | None, pd.Timestamp | None, float]:
     """Start, end and length in minutes of the longest run of consecutive True values."""
     found = runs(mask)
