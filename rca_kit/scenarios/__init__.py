@@ -4,6 +4,10 @@
 unrelated neighbour) with daily seasonality and noise, injects one fault with a random
 magnitude and onset, adds distractors (an unrelated deploy, a noisy neighbour, a brief spike)
 and exports the evidence up to a little after the alert fired. The demo is one such scenario.
+
+`generate(fault, seed, family=...)` adds realism by family (`families.py`): world traits change
+the truth (late alerts, concurrent anomalies, fan-in, subtle magnitudes, no fault), export
+traits only how `write_scenario` writes it (`realism.py`: scrape steps, mess, counters).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..fsutil import atomic_write
+from .families import FAMILIES, NO_FAULT, exported_traits, traits
 from .faults import FAULTS, distract
 from .simulate import (
     MINUTES,
@@ -29,6 +34,16 @@ from .simulate import (
     new_pipeline,
     run,
 )
+from .subtle import SUBTLE
+from .world import (
+    LATE_MINUTES,
+    LATE_SHIFT,
+    add_upstreams,
+    concurrent,
+    fan_in_names,
+    seasonal,
+    topology,
+)
 
 DEMO_SEED = 7
 DEMO_ALERT = "alerts/consumer-lag.json"
@@ -36,8 +51,10 @@ MISSING_DATA = "missing-data"
 EXPORT_MINUTES = 2 * 24 * 60
 __all__ = [
     "DEMO_ALERT",
+    "FAMILIES",
     "FAULTS",
     "MISSING_DATA",
+    "NO_FAULT",
     "Scenario",
     "aftermath",
     "demo",
@@ -62,50 +79,72 @@ class Scenario:
     end: datetime
     distractors: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    family: str = "clean"
+    seed: int = 0
+    # subtle faults: name -> (value, the threshold of the spec's criterion it lies just beyond)
+    magnitudes: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def generate(
     fault: str,
     seed: int,
     *,
+    family: str = "clean",
     pipeline: int | None = None,
     end: datetime = datetime(2026, 11, 20, 14, 0, tzinfo=UTC),
 ) -> Scenario:
-    """One scenario of `fault` (or MISSING_DATA: backpressure without processing_rate)."""
-    if fault not in FAULTS and fault != MISSING_DATA:
-        msg = f"unknown fault {fault!r} (known: {', '.join([*FAULTS, MISSING_DATA])})"
+    """One scenario of `fault` (MISSING_DATA: backpressure without processing_rate; NO_FAULT:
+    an alert on seasonal traffic) in a family of FAMILIES, or traits joined by "+"."""
+    have = traits(family)
+    if fault not in FAULTS and fault not in (MISSING_DATA, NO_FAULT):
+        msg = f"unknown fault {fault!r} (known: {', '.join([*FAULTS, MISSING_DATA, NO_FAULT])})"
+        raise ValueError(msg)
+    if "no-fault" in have and fault != NO_FAULT:
+        msg = f"the {family!r} family injects no fault: generate({NO_FAULT!r}, seed, ...)"
         raise ValueError(msg)
     rng = np.random.default_rng(seed)
-    pick = pipeline if pipeline is not None else int(rng.integers(len(PIPELINES)))
-    names = Names(*PIPELINES[pick], neighbour=str(rng.choice(NEIGHBOURS)))
+    variant = np.random.default_rng([seed, 8])  # the family's own draws: the clean ones stay
+    others: list[str] = []
+    if "fan-in" in have:
+        names, others = fan_in_names(variant)
+    else:
+        pick = pipeline if pipeline is not None else int(rng.integers(len(PIPELINES)))
+        names = Names(*PIPELINES[pick], neighbour=str(rng.choice(NEIGHBOURS)))
     p = new_pipeline(rng, names, end)
-    t0 = MINUTES - 300 + int(rng.integers(-30, 30))
-    rule = FAULTS["backpressure" if fault == MISSING_DATA else fault](p, t0)
+    if others:
+        add_upstreams(p, others)
+    t0 = MINUTES - 300 + int(rng.integers(-30, 30)) - (LATE_SHIFT if "late" in have else 0)
+    cause = "backpressure" if fault == MISSING_DATA else fault
+    if fault == NO_FAULT:
+        rule = seasonal(p, t0)
+    else:
+        rule = (SUBTLE if "subtle" in have else FAULTS)[cause](p, t0)
     distractors = distract(p, t0, rule.service)
+    if "concurrent" in have:
+        distractors += concurrent(p, t0, cause, rule.service)
     run(p)
     fired = rule.fires(p)
+    if "late" in have:
+        fired = max(fired, t0 + int(variant.integers(*LATE_MINUTES)))
     run_to = min(fired + int(rng.integers(10, 40)), p.n - 1)
     background_logs(p)
     drop = {(names.consumer, "processing_rate")} if fault == MISSING_DATA else set()
     evidence = frames(p, run_to - EXPORT_MINUTES + 1, run_to + 1, drop)
-    topology = {
-        names.source: [],
-        names.consumer: [names.source],
-        names.dataset: [names.consumer],
-        names.neighbour: [],
-    }
     return Scenario(
-        name=f"{fault}-{seed}",
+        name=f"{fault}-{seed}" if family == "clean" else f"{family}-{fault}-{seed}",
         fault=fault,
         metrics=evidence["metrics"],
         logs=evidence["logs"],
         changes=evidence["changes"],
         alert=_alertmanager(rule.name, rule.service, p.at(fired), seed),
-        topology=topology,
+        topology=topology(names, others, variant),
         onset=p.at(t0),
         end=p.at(run_to),
         distractors=distractors,
         missing=[f"{s}/{m}" for s, m in sorted(drop)],
+        family=family,
+        seed=seed,
+        magnitudes=dict(p.magnitudes),
     )
 
 
@@ -223,13 +262,24 @@ def _jsonl(frame: pd.DataFrame) -> str:
 def write_scenario(
     scenario: Scenario, folder: Path, alert_name: str = DEMO_ALERT
 ) -> dict[str, Path]:
-    """Write data/metrics.csv, data/logs.jsonl, data/changes.jsonl and the alert payload."""
-    metrics = scenario.metrics.copy()
-    metrics["timestamp"] = metrics["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Write data/metrics.csv, data/logs.jsonl, data/changes.jsonl and the alert payload
+    (as the family's export traits say: realism.py)."""
+    if exported_traits(scenario.family):
+        from .realism import export, render
+
+        texts = render(export(scenario))
+    else:
+        metrics = scenario.metrics.copy()
+        metrics["timestamp"] = metrics["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        texts = {
+            "metrics": metrics.to_csv(index=False),
+            "logs": _jsonl(scenario.logs),
+            "changes": _jsonl(scenario.changes),
+        }
     return {
-        "metrics": atomic_write(folder / "data" / "metrics.csv", metrics.to_csv(index=False)),
-        "logs": atomic_write(folder / "data" / "logs.jsonl", _jsonl(scenario.logs)),
-        "changes": atomic_write(folder / "data" / "changes.jsonl", _jsonl(scenario.changes)),
+        "metrics": atomic_write(folder / "data" / "metrics.csv", texts["metrics"]),
+        "logs": atomic_write(folder / "data" / "logs.jsonl", texts["logs"]),
+        "changes": atomic_write(folder / "data" / "changes.jsonl", texts["changes"]),
         "alert": atomic_write(folder / alert_name, json.dumps(scenario.alert, indent=2) + "\n"),
     }
 

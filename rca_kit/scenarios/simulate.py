@@ -67,6 +67,11 @@ class Pipeline:
     logs: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     series: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    # fan-in: further upstreams of the consumer and the records/s each sends (the source
+    # sends the rest of knobs.demand); empty in the original single-source pipeline
+    upstreams: dict[str, np.ndarray] = field(default_factory=dict)
+    # what a fault injected, for tests: name -> (magnitude, the spec's threshold it relates to)
+    magnitudes: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -132,7 +137,12 @@ def run(p: Pipeline) -> None:
         return rng.normal(0, scale, n)
 
     capacity = k.capacity * (1 - k.outages)
-    processed, backlog = _queue(k.demand, capacity)
+    arrivals, sent = k.demand, k.demand  # at the consumer; from the source
+    if p.upstreams:
+        others = np.sum(list(p.upstreams.values()), axis=0)
+        sent = np.maximum(k.demand - others, 0.03 * k.demand)
+        arrivals = sent + others
+    processed, backlog = _queue(arrivals, capacity)
     lag = backlog / np.maximum(processed, 1.0) + np.abs(noise(0.4) + 1.5)
     loaded, write_backlog = _queue(processed * 0.98, k.write_capacity)
     freshness = 60 + lag + write_backlog / np.maximum(loaded, 1.0) + np.abs(noise(5))
@@ -163,11 +173,11 @@ def run(p: Pipeline) -> None:
     p.series = {}
     for svc, metrics in {
         s.source: {
-            "ingest_rate": k.demand,
-            **common(s.source, 0.2 + 0.3 * k.demand / (p.base_rate * 1.6)),
+            "ingest_rate": sent,
+            **common(s.source, 0.2 + 0.3 * sent / (p.base_rate * 1.6)),
         },
         s.consumer: {
-            "ingest_rate": k.demand,
+            "ingest_rate": arrivals,
             "processing_rate": processed * (1 + noise(0.005)),
             "queue_depth": backlog,
             "consumer_lag_seconds": lag,
@@ -183,6 +193,12 @@ def run(p: Pipeline) -> None:
         s.neighbour: common(s.neighbour, np.full(n, rng.uniform(0.2, 0.5))),
     }.items():
         for metric, values in metrics.items():
+            p.series[(svc, metric)] = np.asarray(values, dtype=float)
+    for svc, sends in p.upstreams.items():  # after the others: the single-source draws stay
+        memory_base[svc], disk_base[svc] = rng.uniform(0.35, 0.65), rng.uniform(0.3, 0.7)
+        base_errors[svc], latency_base[svc] = rng.uniform(0.05, 0.8), rng.uniform(0.05, 0.4)
+        extra = {"ingest_rate": sends, **common(svc, 0.2 + 0.3 * sends / (p.base_rate * 1.6))}
+        for metric, values in extra.items():
             p.series[(svc, metric)] = np.asarray(values, dtype=float)
 
 
@@ -208,6 +224,16 @@ def background_logs(p: Pipeline) -> None:
                     "level": "error",
                     "message": pattern.format(n=int(rng.integers(1, 5000))),
                 }
+            )
+    for svc in p.upstreams:
+        for i in range(0, p.n, 10):
+            p.logs.append(
+                {"timestamp": p.at(i), "service": svc, "level": "info", "message": "heartbeat ok"}
+            )
+        for i in rng.choice(p.n, size=int(rng.integers(15, 60)), replace=False):
+            message = f"upstream request {int(rng.integers(1, 5000))} rejected: rate limited"
+            p.logs.append(
+                {"timestamp": p.at(int(i)), "service": svc, "level": "error", "message": message}
             )
     lag = p.series[(p.names.consumer, "consumer_lag_seconds")]
     for i in np.nonzero(lag > 60)[0][::5]:
@@ -268,3 +294,11 @@ def frames(
         "logs": logs,
         "changes": changes.sort_values("timestamp").reset_index(drop=True),
     }
+
+
+def add_service(p: Pipeline, service: str) -> None:
+    """Knobs for a service beyond the four every pipeline has (a further upstream)."""
+    k, n = p.knobs, p.n
+    k.errors[service], k.latency[service] = np.zeros(n), np.ones(n)
+    k.memory[service], k.disk[service] = np.full(n, np.nan), np.full(n, np.nan)
+    k.cpu[service], k.restarts[service] = np.full(n, np.nan), np.zeros(n)
