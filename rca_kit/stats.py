@@ -106,7 +106,8 @@ def spans(mask: pd.Series, max_gap: Duration | None = None) -> pd.DataFrame:
     and `minutes` (from the first to the last sample plus one native step). Two samples more
     than `max_gap` apart (default: 2.5 native steps, a gap as coverage counts it) end a run, so
     a gap in the data is never counted as time the condition held."""
-    empty = pd.DataFrame({"start": [], "end": [], "minutes": []})
+    none = pd.DatetimeIndex([], tz="UTC")
+    empty = pd.DataFrame({"start": none, "end": none, "minutes": pd.Series([], dtype=float)})
     flags = mask.fillna(False).astype(bool)
     if not flags.any():
         return empty
