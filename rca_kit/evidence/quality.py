@@ -24,7 +24,11 @@ def infer_step(timestamps: Iterable[Any]) -> pd.Timedelta | None:
     The median ignores the odd gap, duplicate or jittered sample, so a 1-minute scrape with
     a few missed points and a second of jitter is still 60 s.
     """
-    stamps = pd.DatetimeIndex(pd.to_datetime(list(timestamps), utc=True)).dropna()
+    if isinstance(timestamps, pd.DatetimeIndex):  # a series' index: no round trip through a list
+        given = timestamps
+        stamps = (given.tz_convert("UTC") if given.tz else given.tz_localize("UTC")).dropna()
+    else:
+        stamps = pd.DatetimeIndex(pd.to_datetime(list(timestamps), utc=True)).dropna()
     ns = _step_ns(np.unique(stamps.as_unit("ns").asi8))
     return None if ns is None else pd.Timedelta(ns, unit="ns")
 
