@@ -262,7 +262,8 @@ class Receiver:
 
     async def health(self, _request: Request) -> Response:
         counts = await run_in_threadpool(work.counts, self.register)
-        return JSONResponse({"status": "ok", "queue": counts})
+        done = await run_in_threadpool(work.progress, self.register)
+        return JSONResponse({"status": "ok", "queue": counts, "progress": done})
 
 
 def _alert_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -186,6 +186,10 @@ def test_pending_work_survives_a_restart(workspace_dir: Path) -> None:
         assert entry["state"] == "done", entry
         assert entry["attempts"] == 1
         found = server.get(f"/api/v1/investigations/{entry['investigation_id']}").json()
+        progress = server.get("/healthz").json()["progress"]
+    assert progress["notebooks"] == len(found["hypotheses"]) == 9
+    assert progress["last_15_min"]["investigations"] == 1
+    assert progress["last_15_min"]["notebooks_per_min"] == pytest.approx(9 / 15)
     assert found["status"] == "done"
     assert found["leading_hypothesis"] == "backpressure"
     assert {h["id"]: h["verdict"] for h in found["hypotheses"]}["backpressure"] == "supported"

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from . import audit
 from .ids import now_iso
-from .schema import alerts, investigations, queue
+from .schema import alerts, investigations, queue, runs
 
 if TYPE_CHECKING:
     from .store import Store
@@ -301,3 +301,30 @@ def counts(store: Store) -> dict[str, int]:
             )
         }
     return {state: int(found.get(state, 0)) for state in STATES}
+
+
+def progress(store: Store, *, last: timedelta = timedelta(minutes=15)) -> dict[str, Any]:
+    """What the queue got done: notebooks harvested (and how many errored) in all, and over
+    the `last` minutes the investigations the queue finished, their notebooks and the rate."""
+    since = (datetime.now(UTC) - last).isoformat(timespec="seconds")
+    errored = sa.func.sum(sa.case((runs.c.verdict == "errored", 1), else_=0))
+    with store.engine.connect() as conn:
+        done, failed = conn.execute(sa.select(sa.func.count(), errored)).one()
+        finished = conn.execute(
+            sa.select(sa.func.count()).where(
+                queue.c.state.in_(("done", "failed")), queue.c.finished_at >= since
+            )
+        ).scalar_one()
+        recent = conn.execute(
+            sa.select(sa.func.count()).where(runs.c.created_at >= since)
+        ).scalar_one()
+    minutes = last.total_seconds() / 60
+    return {
+        "notebooks": int(done),
+        "errored": int(failed or 0),
+        f"last_{minutes:.0f}_min": {
+            "investigations": int(finished),
+            "notebooks": int(recent),
+            "notebooks_per_min": round(int(recent) / minutes, 2),
+        },
+    }
