@@ -356,12 +356,12 @@ MARGINS = {
     "excess": 0.06,
     "z": 2.5,
     "level": 0.035,
-    "drop": 0.11,
+    "drop": 0.15,
     "slope_per_hour": 0.011,
     "peak": 0.08,
     "ratio": 3.1,
     "latency_rise": 0.11,
-    "throughput_drop": 0.11,
+    "throughput_drop": 0.15,
     "null_jump": 0.021,
 }
 

@@ -80,14 +80,15 @@ def resource_saturation(p: Pipeline, t0: int) -> AlertRule:
 
 def disk_pressure(p: Pipeline, t0: int) -> AlertRule:
     """disk-pressure.yaml threshold 0.95 and min_drop 0.3: the disk holds at 0.955-0.965 and
-    throughput falls 34-40%; out-of-space lines are rare (a few an hour)."""
+    throughput falls 38-44% (at least 30% below the hour before even where the daily cycle
+    rose up to 10% in that hour); out-of-space lines are rare (a few an hour)."""
     k, rng = p.knobs, p.rng
     svc = p.names.dataset if rng.random() < 0.65 else p.names.consumer
     climb = int(rng.integers(120, 300))
     level = rng.uniform(0.955, 0.965)
     k.disk[svc][t0 - climb : t0] = np.linspace(rng.uniform(0.55, 0.75), level, climb)
     k.disk[svc][t0:] = level + rng.normal(0, 0.0015, p.n - t0)
-    drop = rng.uniform(0.34, 0.40)
+    drop = rng.uniform(0.38, 0.44)
     stalled = k.write_capacity if svc == p.names.dataset else k.capacity
     stalled[t0:] = k.demand[t0] * (1 - drop)
     log_burst(
@@ -160,9 +161,10 @@ def error_log_spike(p: Pipeline, t0: int) -> AlertRule:
 
 def upstream_degradation(p: Pipeline, t0: int) -> AlertRule:
     """upstream-degradation.yaml min_rel 0.3 (z_threshold 5 is then far exceeded: the noise is
-    2-5% of the level): the source's p99 latency rises 33-40% and what it sends falls 33-40%."""
+    2-5% of the level): the source's p99 latency rises 33-40% and what it sends falls 38-44%
+    (at least 30% below the hour before the window even where the daily cycle rose in it)."""
     k, rng, src = p.knobs, p.rng, p.names.source
-    rise, drop = rng.uniform(0.33, 0.40), rng.uniform(0.33, 0.40)
+    rise, drop = rng.uniform(0.33, 0.40), rng.uniform(0.38, 0.44)
     k.latency[src][t0:] *= 1 + rise
     k.demand[t0:] *= 1 - drop
     log_burst(p, src, t0, p.n, rng.uniform(0.5, 2), "error", "request failed: upstream timeout")
