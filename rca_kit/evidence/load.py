@@ -92,8 +92,7 @@ class Evidence:
         return lost_series(self.sources)
 
     def _present(self, service: str | None, metric: str) -> bool:
-        m = self.metrics
-        return bool(((m["service"] == service) & (m["metric"] == metric)).any())
+        return (service, metric) in self._rows
 
     def lost(self, service: str | None, metric: str) -> str | None:
         """Why this series is absent when a source was to fetch it and failed (its query was
@@ -134,7 +133,8 @@ class Evidence:
     def _frame(self, service: str | None, metric: str) -> pd.DataFrame:
         found = self._rows.get((service, metric))
         columns = ["timestamp", "value"]
-        return self.metrics[columns].iloc[found] if found is not None else self.metrics[columns][:0]
+        rows = self.metrics.iloc[found] if found is not None else self.metrics.iloc[:0]
+        return rows[columns]
 
     @cached_property
     def _clean(self) -> dict[tuple[str | None, str], pd.Series]:
