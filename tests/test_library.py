@@ -64,6 +64,12 @@ def spec_text(**replace: str) -> str:
     return text
 
 
+def with_relevance(value: str) -> str:
+    """The backpressure spec with its relevance (if any) replaced by `value`."""
+    text = re.sub(r"(?ms)^relevance:.*?(?=^\S)", "", spec_text())
+    return text.replace("timeout_s: 120", f"timeout_s: 120\nrelevance: {value}")
+
+
 @pytest.mark.parametrize(
     ("name", "text", "fragment"),
     [
@@ -94,12 +100,12 @@ def spec_text(**replace: str) -> str:
         ("extra.yaml", spec_text(), "id: 'backpressure' is already used"),
         (
             "backpressure.yaml",
-            spec_text(**{"timeout_s: 120": "timeout_s: 120\nrelevance: short"}),
+            with_relevance("short"),
             "relevance: String should have at least 10 characters",
         ),
         (
             "backpressure.yaml",
-            spec_text(**{"timeout_s: 120": "timeout_s: 120\nrelevance: [a, b]"}),
+            with_relevance("[a, b]"),
             "relevance: Input should be a valid string",
         ),
     ],
