@@ -48,6 +48,16 @@ def utc(moment: datetime | pd.Timestamp | str) -> pd.Timestamp:
 
 def normalize(series: pd.Series) -> pd.Series:
     """Finite values, UTC nanosecond index, sorted, one value per timestamp (their mean)."""
+    index = series.index
+    if (  # already clean (as `Evidence.series` gives it): checked, not rebuilt
+        isinstance(index, pd.DatetimeIndex)
+        and str(index.tz) == "UTC"
+        and series.dtype == "float64"
+        and index.is_monotonic_increasing
+        and index.is_unique
+        and bool(np.isfinite(series.to_numpy()).all())
+    ):
+        return series if index.unit == "ns" else series.set_axis(index.as_unit("ns"))
     values = pd.to_numeric(series, errors="coerce").astype("float64")
     index = pd.DatetimeIndex(pd.to_datetime(series.index, utc=True)).as_unit("ns")
     frame = pd.Series(values.to_numpy(), index=index, name=series.name)

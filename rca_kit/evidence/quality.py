@@ -29,7 +29,9 @@ def infer_step(timestamps: Iterable[Any]) -> pd.Timedelta | None:
         stamps = (given.tz_convert("UTC") if given.tz else given.tz_localize("UTC")).dropna()
     else:
         stamps = pd.DatetimeIndex(pd.to_datetime(list(timestamps), utc=True)).dropna()
-    ns = _step_ns(np.unique(stamps.as_unit("ns").asi8))
+    given_ns = stamps.as_unit("ns").asi8
+    increasing = len(given_ns) < 2 or bool((np.diff(given_ns) > 0).all())  # a clean series' index
+    ns = _step_ns(given_ns if increasing else np.unique(given_ns))
     return None if ns is None else pd.Timedelta(ns, unit="ns")
 
 
