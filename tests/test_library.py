@@ -36,6 +36,12 @@ def test_bundled_library_lints_clean() -> None:
     }
 
 
+def test_every_bundled_spec_states_its_relevance() -> None:
+    """Optional in a spec of yours, `relevance` is stated by every bundled hypothesis."""
+    specs, _ = lint(ROOT / "library", ROOT / "notebooks" / "templates")
+    assert [s.id for s in specs if not s.relevance] == []
+
+
 def test_a_spec_states_its_relevance_or_none(tmp_path: Path) -> None:
     """`relevance` is optional text read stripped; a spec without it reads as empty text."""
     text = spec_text(**{"timeout_s: 120": "timeout_s: 120"})
