@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 WRITER = Path(__file__).resolve().with_name("durability_writer.py")
 SEED = 20261120
-CYCLES = 100
+CYCLES = 50
 KILL_AFTER = (0.05, 0.5)  # seconds after the first acknowledgement
 PROCESSES = 8
 ITERATIONS = 40
@@ -246,7 +246,7 @@ def test_killed_writers_never_lose_acknowledged_writes(
     database_url: str, tmp_path: Path, record_property: Any
 ) -> None:
     """A writer killed with SIGKILL at a random moment loses no acknowledged write and leaves
-    the audit chain and the database consistent, 100 times over on one growing database."""
+    the audit chain and the database consistent, 50 times over on one growing database."""
     rng = random.Random(SEED)  # noqa: S311 -- reproducible kill times, not secrets
     acks = Acks()
     started = time.monotonic()

@@ -276,44 +276,60 @@ def test_a_kernel_that_dies_before_kernel_info_is_retried_once(
 @pytest.mark.slow
 def test_verdicts_are_identical_with_warm_and_fresh_kernels(tmp_path: Path) -> None:
     """Every bundled hypothesis on every fault type of the generator: the same verdict,
-    confidence and observations from a forked kernel as from a new interpreter."""
-    from rca_kit.scenarios import FAULTS, generate
-    from rca_kit.testing import investigate_scenario
+    confidence, summary and observations from a forked (warm) kernel as from the template's
+    code run in this process; and where every hypothesis runs, from a new interpreter (fresh)
+    as from a warm kernel."""
+    from dataclasses import replace
 
-    warm: dict[tuple[str, str], object] = {}
+    from rca_kit.intake import parse_alerts
+    from rca_kit.library import load_library
+    from rca_kit.pipeline import freeze_evidence, job_parameters
+    from rca_kit.scenarios import FAULTS, export_end, generate
+    from rca_kit.selection import select
+    from rca_kit.testing import run_inline, scenario_workspace
+
+    inline: dict[tuple[str, str], object] = {}
     jobs: list[tuple[str, Job]] = []
     for index, fault in enumerate(sorted(FAULTS)):
-        _, result = investigate_scenario(generate(fault, seed=100 + index), tmp_path / fault)
-        assert result.status == "done"
-        for outcome in result.outcomes:
-            warm[fault, outcome.hypothesis_id] = _facts(outcome)
-            executed = json.loads(Path(outcome.notebook).read_text())
-            template = Path(executed["metadata"]["papermill"]["input_path"])
-            fresh_dir = tmp_path / "fresh" / fault
-            fresh_dir.mkdir(parents=True, exist_ok=True)
-            jobs.append(
-                (
-                    fault,
-                    Job(
-                        hypothesis_id=outcome.hypothesis_id,
-                        template=template,
-                        output=fresh_dir / f"{outcome.hypothesis_id}.ipynb",
-                        parameters=executed["metadata"]["papermill"]["parameters"],
-                        timeout_s=120,
-                        cwd=fresh_dir,
-                        kernels="fresh",
-                    ),
-                )
-            )
+        scenario = generate(fault, seed=100 + index)
+        workspace = scenario_workspace(scenario, tmp_path / fault)
+        payload = (workspace.root / "examples" / "alerts" / "consumer-lag.json").read_bytes()
+        alert = replace(parse_alerts(payload)[0], id="al-test")
+        chosen = select(load_library(workspace.library_dir, workspace.templates_dir), alert)
+        snapshot = freeze_evidence(
+            workspace, alert, chosen, "inv-test", tmp_path / fault / "snap", export_end(scenario)
+        )
+        for spec in chosen:
+            parameters = job_parameters(spec, workspace, alert, "inv-test", snapshot)
+            template = workspace.templates_dir / spec.template
+            found = run_inline(template, snapshot.path, **parameters)
+            inline[fault, spec.id] = _facts(found)
+            for mode in ("warm", "fresh"):
+                folder = tmp_path / mode / fault
+                folder.mkdir(parents=True, exist_ok=True)
+                job = Job(spec.id, template, folder / f"{spec.id}.ipynb", parameters, 120, folder)
+                jobs.append((fault, replace(job, kernels=mode)))
+    assert {hypothesis for _, hypothesis in inline} == BUNDLED  # each ran somewhere
+    every = next(f for f in sorted(FAULTS) if {h for g, h in inline if g == f} == BUNDLED)
+    warm_jobs = [(f, j) for f, j in jobs if j.kernels == "warm"]
+    fresh_jobs = [(f, j) for f, j in jobs if j.kernels == "fresh" and f == every]
+    with Pool(2, kernels="warm") as pool:
+        warm_results = pool.run([j for _, j in warm_jobs])
     with Pool(2, kernels="fresh") as pool:
-        results = pool.run([j for _, j in jobs])
-    fresh = {
-        (fault, r.hypothesis_id): _facts(harvest(r))
-        for (fault, _), r in zip(jobs, results, strict=True)
+        fresh_results = pool.run([j for _, j in fresh_jobs])
+    warm = {
+        (f, r.hypothesis_id): _facts(harvest(r))
+        for (f, _), r in zip(warm_jobs, warm_results, strict=True)
     }
-    assert {hypothesis for _, hypothesis in warm} == BUNDLED  # each ran somewhere
-    assert fresh == warm
+    fresh = {
+        (f, r.hypothesis_id): _facts(harvest(r))
+        for (f, _), r in zip(fresh_jobs, fresh_results, strict=True)
+    }
+    assert warm == inline
+    assert fresh == {key: warm[key] for key in fresh}
+    assert len(fresh) == len(BUNDLED)
 
 
 def _facts(outcome: Outcome) -> tuple[object, ...]:
-    return (outcome.verdict, outcome.confidence, outcome.summary, json.dumps(outcome.observed))
+    observed = json.dumps(outcome.observed, sort_keys=True)
+    return (outcome.verdict, outcome.confidence, outcome.summary, observed)

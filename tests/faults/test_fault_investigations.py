@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 RCA = str(Path(sys.executable).parent / "rca")
 ALERT = "examples/alerts/consumer-lag.json"
 Rca = Callable[..., subprocess.CompletedProcess[str]]
-CYCLES = 50
+CYCLES = 30
 
 
 def _env() -> dict[str, str]:
@@ -59,7 +59,7 @@ def _statuses(workspace: Path) -> dict[str, str]:
 def test_killed_investigations_are_found_abandoned_and_resume(
     workspace_dir: Path, rca: Rca
 ) -> None:
-    """50 cycles of `rca investigate` killed (SIGKILL or SIGTERM) at a random moment; every
+    """30 cycles of `rca investigate` killed (SIGKILL or SIGTERM) at a random moment; every
     later command sweeps: nothing stays `running`, and an abandoned one resumes to `done`."""
     _small_library(workspace_dir)
     rng = random.Random(20261126)  # noqa: S311 - kill times, not secrets
@@ -171,7 +171,7 @@ def test_a_disk_that_fails_never_ends_in_done(
 
 
 def test_a_receiver_killed_at_random_loses_no_acknowledged_alert(workspace_dir: Path) -> None:
-    """50 cycles: alerts POSTed while `rca serve` is killed (SIGKILL or SIGTERM) at a random
+    """30 cycles: alerts POSTed while `rca serve` is killed (SIGKILL or SIGTERM) at a random
     moment; every alert that got its 202 is in the register afterwards, exactly once."""
     rng = random.Random(7)  # noqa: S311 - kill times, not secrets
     acknowledged: list[str] = []
