@@ -250,7 +250,7 @@ def upstream_irrelevant(kind: str) -> dict[str, Any]:
 
         s.add("source", "latency_p99_seconds", latency)
     else:
-        rise = 0.4 if kind == "more ingest" else 0.0
+        rise = 0.4 if kind in ("more ingest", "nothing reaches") else 0.0
         s.add("source", "latency_p99_seconds", lambda t: after(t, FAULT, 0.2, 0.2 * (1 + rise)))
     s.add("source", "error_rate", lambda t: np.full(len(t), 1.0))
     cache = 0.55 if kind == "less traffic" else 1.0
@@ -260,6 +260,8 @@ def upstream_irrelevant(kind: str) -> dict[str, Any]:
         s.add("consumer", "consumer_lag_seconds", lambda t: 10.0 + 5.0 * minutes_since(t, FAULT))
     else:
         s.add("consumer", "processing_rate", lambda t: after(t, FAULT, 1000.0, 600.0))
+    if kind == "nothing reaches":  # the consumer gets as much as before: its own trouble
+        s.add("consumer", "ingest_rate", lambda t: np.full(len(t), 1000.0))
     return {
         "service": "consumer",
         "metrics": s.frame(),
@@ -268,12 +270,13 @@ def upstream_irrelevant(kind: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("kind", ["more ingest", "less traffic", "daily peak"])
+@pytest.mark.parametrize("kind", ["more ingest", "less traffic", "daily peak", "nothing reaches"])
 def test_an_upstream_move_that_cannot_explain_the_symptom_is_refuted(
     tmp_path: Path, kind: str
 ) -> None:
     """Relevance: a latency bump does not explain more ingest, less traffic without errors or
-    latency is demand, and a rise the upstream shows at this time every day is not a fault."""
+    latency is demand, a rise the upstream shows at this time every day is not a fault, and a
+    degradation that does not lower what reaches the service does not explain its symptom."""
     outcome = run(tmp_path, "upstream-degradation", upstream_irrelevant(kind))
     assert outcome.verdict == "refuted", (outcome.summary, outcome.observed)
 
