@@ -317,3 +317,23 @@ def test_spells_are_wall_time_and_end_at_gaps() -> None:
     found = stats.spells(mask)
     assert found["minutes"].tolist() == [15.0, 25.0, 15.0, 10.0]
     assert stats.spells(mask & False).empty
+
+
+def test_an_old_burst_of_errors_is_not_the_onset_of_the_spike(tmp_path: Path) -> None:
+    """A 20-minute burst hours before the alert, after which errors went back to usual, is not
+    where the spike began: the rate is measured from the spike's own onset and supports it."""
+    at = stamps(60, PHASES[1])
+    m = minutes_from_alert(at)
+    per_minute = np.where(m >= -10, 6.0, np.where((m >= -240) & (m < -220), 3.0, 1.0))
+    counts = np.diff(np.floor(np.cumsum(per_minute)), prepend=0).astype(int)
+    times = np.repeat(at, counts)
+    logs = pd.DataFrame(
+        {"timestamp": times, "service": SVC, "level": "error", "message": "call failed"}
+    )
+    outcome = run(
+        "error-log-spike",
+        snapshot(tmp_path / "burst", [rows("cpu_utilization", at, 0.5)], logs=logs),
+    )
+    assert outcome.error is None, outcome.error
+    assert outcome.verdict == "supported", (outcome.summary, outcome.observed)
+    assert pd.Timestamp(outcome.observed["since"]) >= T0 - timedelta(minutes=15)
