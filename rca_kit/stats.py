@@ -49,7 +49,6 @@ __all__ = [
     "runs",
     "same_time",
     "seasonal_baseline",
-    "spells",
     "step",
     "upstreams",
     "utc",
@@ -137,29 +136,6 @@ def longest_run(mask: pd.Series) -> tuple[pd.Timestamp | None, pd.Timestamp | No
     if not found:
         return None, None, 0.0
     return max(found, key=lambda run: run[2])
-
-
-def spells(mask: pd.Series, native: pd.Timedelta | None = None) -> pd.DataFrame:
-    """Every run of consecutive True values in wall time (vectorized): a DataFrame with `start`
-    and `end` (its first and last sample) and `minutes` (end - start + one native step: each
-    sample stands for its step, so 10 minutes is 10 samples at 1 min and 2 at 5 min). An
-    interval longer than 2.5 native steps (`GAP_FACTOR`) ends a run: nothing was seen there."""
-    flags = mask.fillna(False).astype(bool).to_numpy()
-    index = pd.DatetimeIndex(mask.index)
-    if not flags.any():
-        empty = index[:0]
-        return pd.DataFrame({"start": empty, "end": empty, "minutes": np.zeros(0)})
-    native = native or step(mask) or pd.Timedelta(minutes=1)
-    stamps = stamps_ns(mask)
-    gap = np.diff(stamps, prepend=stamps[0]) > GAP_FACTOR * native.value
-    begins = flags & (~np.r_[False, flags[:-1]] | gap)
-    ids = np.cumsum(begins)[flags]
-    where = np.flatnonzero(flags)
-    changed = ids[1:] != ids[:-1]
-    first, last = where[np.r_[True, changed]], where[np.r_[changed, True]]
-    starts, ends = index[first], index[last]
-    minutes = (ends - starts + native) / pd.Timedelta(minutes=1)
-    return pd.DataFrame({"start": starts, "end": ends, "minutes": np.asarray(minutes, float)})
 
 
 def onset(

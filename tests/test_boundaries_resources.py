@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from rca_kit import stats
 from rca_kit.testing import make_snapshot, run_inline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -307,16 +306,6 @@ def test_two_days_at_15_seconds_with_hundreds_of_restarts_stay_fast_and_bounded(
     assert sum(len(trace.get("x") or []) for trace in figure["data"]) <= 4000
     assert figure["layout"]["xaxis"]["type"] == "date"
     assert elapsed < 10, elapsed
-
-
-def test_spells_are_wall_time_and_end_at_gaps() -> None:
-    """stats.spells counts a run's minutes as samples * step, whatever the step, and a gap
-    longer than 2.5 steps ends a run."""
-    at = pd.date_range(T0, periods=20, freq="5min").delete([10, 11, 12])
-    mask = pd.Series([0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1], index=at) > 0
-    found = stats.spells(mask)
-    assert found["minutes"].tolist() == [15.0, 25.0, 15.0, 10.0]
-    assert stats.spells(mask & False).empty
 
 
 def test_an_old_burst_of_errors_is_not_the_onset_of_the_spike(tmp_path: Path) -> None:
