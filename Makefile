@@ -40,7 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_storm.py --alerts 10
 	$(BIN)/python bench/bench_commands.py
 
-# every scenario family (README.md, Accuracy), 3 fresh seeds per fault: about 10 minutes on 2 cores
+# every scenario family (README.md, Accuracy), 3 fresh seeds per fault: about 10 minutes on 2
+# idle cores (longer while templates run into their timeout_s)
 bench-accuracy: $(STAMP)
 	$(BIN)/python bench/bench_accuracy.py --per-fault 3
 

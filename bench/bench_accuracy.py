@@ -198,13 +198,17 @@ def report(table: dict[str, dict[str, dict[str, float]]], results: list[dict[str
     print(f"{head}{'false sup.':>11}{'errored':>8}{'any sup.':>9}")
     ok = True
     for family, by_fault in table.items():
-        for fault, row in by_fault.items():
+        for fault in sorted(by_fault, key=lambda f: (f == "all", f == MISSING_DATA)):
+            row = by_fault[fault]
             no_cause = fault == NO_FAULT or set(by_fault) == {NO_FAULT, "all"}
             cause = "-" if no_cause else f"{row['cause_supported']:.2f}"
+            if fault == MISSING_DATA:  # expected inconclusive: the line below the table
+                cause = "-"
             anything = f"{row['anything_supported']:.2f}" if fault in (NO_FAULT, "all") else ""
             name = "(all)" if fault == "all" else fault
+            ac1 = "-" if fault == MISSING_DATA else f"{row['ac1']:.2f}"
             print(
-                f"{family:<12}{name:<22}{row['n']:>4.0f}{row['ac1']:>7.2f}{cause:>11}"
+                f"{family:<12}{name:<22}{row['n']:>4.0f}{ac1:>7}{cause:>11}"
                 f"{row['false_supported']:>11.3f}{row['errored']:>8.0f}{anything:>9}"
             )
         met = meets(family, by_fault["all"])
