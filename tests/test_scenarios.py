@@ -300,10 +300,14 @@ def test_counters_are_monotonic_with_resets() -> None:
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_late_alerts_fire_at_least_an_hour_after_onset(fault: str) -> None:
     """In the late family the alert fires 1-4 h after the fault began, inside the export."""
-    scenario = generate(fault, 8, family="late")
-    starts = pd.Timestamp(scenario.alert["alerts"][0]["startsAt"])
-    assert pd.Timedelta(hours=1) <= starts - scenario.onset <= pd.Timedelta(hours=5)
-    assert starts <= scenario.end
+    for seed in (8, 810000, 810001):  # onsets early in the simulation too
+        scenario = generate(fault, seed, family="late")
+        starts = pd.Timestamp(scenario.alert["alerts"][0]["startsAt"])
+        assert pd.Timedelta(hours=1) <= starts - scenario.onset <= pd.Timedelta(hours=5)
+        assert starts <= scenario.end
+        metrics = scenario.metrics
+        assert metrics["timestamp"].min() <= scenario.onset - pd.Timedelta(hours=6), seed
+        assert metrics["timestamp"].max() >= starts, seed
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])

@@ -129,7 +129,8 @@ def generate(
     run_to = min(fired + int(rng.integers(10, 40)), p.n - 1)
     background_logs(p)
     drop = {(names.consumer, "processing_rate")} if fault == MISSING_DATA else set()
-    evidence = frames(p, run_to - EXPORT_MINUTES + 1, run_to + 1, drop)
+    # a late alert's onset moved earlier: the export then starts where the simulation does
+    evidence = frames(p, max(0, run_to - EXPORT_MINUTES + 1), run_to + 1, drop)
     return Scenario(
         name=f"{fault}-{seed}" if family == "clean" else f"{family}-{fault}-{seed}",
         fault=fault,
