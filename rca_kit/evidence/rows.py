@@ -178,6 +178,11 @@ def epoch_seconds(stamps: pd.Series) -> pd.Series | None:
     (empty cells: no timestamp), else None: a text column, whose numbers cannot be read."""
     text = stamps.astype("string").str.strip()
     filled = (text.notna() & (text != "")).astype(bool)
+    if filled.any():
+        try:  # an ISO 8601 column fails at its first cell: no need to try every one
+            float(str(text.loc[filled].iloc[0]))
+        except ValueError:
+            return None
     seconds = pd.to_numeric(text.where(filled).astype(object), errors="coerce")
     if not filled.any() or seconds.loc[filled].isna().any():
         return None
