@@ -194,7 +194,7 @@ class ExecutionSection(_Strict):
     backend: Literal["local", "dask"] = "local"
     scheduler: str | None = None  # "dask": tcp://host:port of the scheduler, or its file:
     scheduler_file: str | None = None  # a path relative to the workspace, or absolute
-    workers: int = Field(default=2, ge=1, le=64)
+    workers: int = Field(default=3, ge=1, le=64)
     timeout_s: int = Field(default=300, ge=1)
     # "warm": each notebook's kernel is forked from a process with its imports loaded
     kernels: Literal["warm", "fresh"] = "warm"

@@ -41,7 +41,7 @@ changes = "examples/data/changes.jsonl"
 
 [execution]
 backend = "local"
-workers = 2
+workers = 3
 timeout_s = 300
 
 [scoring]

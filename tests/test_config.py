@@ -21,7 +21,7 @@ def test_defaults_fill_an_empty_file(tmp_path: Path) -> None:
     """An empty rca.toml is valid and gets the documented defaults."""
     settings = load_settings(write(tmp_path, ""))
     assert settings.evidence.before == "60m"
-    assert settings.execution.workers == 2
+    assert settings.execution.workers == 3
     assert settings.alerts.service_labels == ["service", "app"]
 
 

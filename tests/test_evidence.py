@@ -59,6 +59,27 @@ def test_same_evidence_same_hash_different_window_different_hash(
     assert a == b != c
 
 
+def test_a_file_is_read_again_only_when_it_changed(workspace: Workspace, tmp_path: Path) -> None:
+    """A process that freezes again (a warm `rca serve` host) gets the same snapshot from an
+    unchanged file, and the new values from a file changed in place, even at the same size."""
+    digest = lambda snap: json.loads((snap / "manifest.json").read_text())["sha256"]  # noqa: E731
+    first = frozen(workspace, tmp_path / "a")
+    assert digest(frozen(workspace, tmp_path / "b")) == digest(first)
+    path = workspace.root / "examples" / "data" / "metrics.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    stamp = (T0 - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+    row = next(i for i, line in enumerate(lines) if line.startswith(stamp))
+    head, value = lines[row].rsplit(",", 1)
+    changed = ("9" if value[0] != "9" else "8") + value[1:]  # the same length
+    lines[row] = f"{head},{changed}"
+    path.write_text("".join(lines))
+    second = frozen(workspace, tmp_path / "c")
+    assert digest(second) != digest(first)
+    service, metric = head.split(",")[1:3]
+    found = load_evidence(second).series(service, metric)
+    assert float(changed) in found.to_numpy()
+
+
 def test_duckdb_views_query_the_parquet(workspace: Workspace, tmp_path: Path) -> None:
     """Notebooks can query metrics, logs and changes with SQL."""
     ev = load_evidence(frozen(workspace, tmp_path / "snap"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -217,13 +220,54 @@ def files_source(workspace: Workspace, section: FilesSource, span: FetchRange) -
         tally = Tally(str(value), kind, numbered="row" if kind == "metrics" else "line")
         frame = prefiltered(path, kind, span, str(path)) if path.is_file() else None
         if frame is None:  # small, or the rows kept cannot vouch for the whole file
-            frame = normalize(_read(path, kind, tally), kind, str(path), tally)
+            frame = _whole(path, kind, tally)
         inside = (frame["timestamp"] >= span.start) & (frame["timestamp"] <= span.end)
         issue = tally.record(frame.loc[inside])  # rows still numbered as in the file
         frames[kind] = frame.loc[inside].reset_index(drop=True)
         if issue:
             issues.append(issue)
     return Fetched(frames, row_issues=issues)
+
+
+# files read whole, as last normalized in this process (a warm `rca serve` host reads the same
+# files alert after alert): (path, kind, size, mtime, ctime, inode) -> frame, counts, examples
+_READ: OrderedDict[tuple[Any, ...], tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]] = (
+    OrderedDict()
+)
+_READ_KEPT = 6
+_READ_LOCK = threading.Lock()
+_READ_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _whole(path: Path, kind: str, tally: Tally) -> pd.DataFrame:
+    """`path` read whole and normalized, counting what could not be read in `tally`; the same
+    file unchanged since (size, modification and change times, inode: any write changes its
+    ctime) is not read again."""
+    try:
+        info = path.stat()
+    except OSError:
+        info = None
+    key = (
+        (str(path), kind, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+        if info
+        else None
+    )
+    with _READ_LOCK:
+        found = _READ.get(key) if key is not None else None
+        if key is not None and found is not None:
+            _READ.move_to_end(key)
+    if found is not None:
+        frame, counts, examples = found
+        tally.counts.update(counts)
+        tally.examples.update(copy.deepcopy(examples))
+        return frame
+    frame = normalize(_read(path, kind, tally), kind, str(path), tally)
+    if key is not None and key[2] <= _READ_MAX_BYTES:
+        with _READ_LOCK:  # sources are fetched side by side
+            _READ[key] = (frame, dict(tally.counts), copy.deepcopy(tally.examples))
+            while len(_READ) > _READ_KEPT:
+                _READ.popitem(last=False)
+    return frame
 
 
 def upstream_services(service: str | None, topology: dict[str, list[str]]) -> tuple[str, ...]:

@@ -310,7 +310,7 @@ def test_odd_notebooks_are_one_line(tmp_path: Path, source: str, expected: str) 
         (lambda b: b + b"#" * CONFIG_LIMIT, "bytes, over the 1 MiB limit for rca.toml"),
         (lambda b: b + b"\n# r\xe9sum\xe9\n", "not UTF-8 text (byte 0xe9 at column 4)"),
         (
-            lambda b: b.replace(b"workers = 2\n", b"workers = 2\nworkers = 3\n"),
+            lambda b: b.replace(b"workers = 3\n", b"workers = 3\nworkers = 4\n"),
             "line 30: not valid TOML: duplicate key 'execution.workers'",
         ),
     ],
