@@ -38,11 +38,15 @@ def pad(demo: Path, csv_path: Path, parquet_path: Path) -> None:
     demo_rows = f"SELECT * FROM read_csv('{demo}', all_varchar = true)"  # noqa: S608
     con.execute(f"CREATE TABLE demo AS {demo_rows}")
     (count,) = con.execute("SELECT count(*) FROM demo").fetchall()[0]
+    # the padding ends where the demo's export does: unrelated series observed later would
+    # make the demo's own series stop short of the alert's window (rightly inconclusive)
+    (last,) = con.execute("SELECT max(timestamp::TIMESTAMPTZ) FROM demo").fetchall()[0]
+    end = last.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     steps = (ROWS - count) // SERIES
     con.execute(
         f"""CREATE TABLE padded AS
         WITH stamps AS (
-            SELECT step, strftime(TIMESTAMP '2026-09-01' + to_minutes(5 * step),
+            SELECT step, strftime(TIMESTAMP '{end}' - to_minutes(5 * step),
                                   '%Y-%m-%dT%H:%M:%SZ') AS timestamp
             FROM range({steps}) t(step)
         ), series AS (
