@@ -100,6 +100,9 @@ def _describe(exc: BaseException, timeout_s: int) -> str:
     return f"{name}: {str(exc).strip()[:300]}"
 
 
+TEMPLATE_VARIABLE = "RCA_KIT_TEMPLATE"
+
+
 def _on_deadline(signum: int, frame: Any) -> None:
     raise NotebookDeadline
 
@@ -119,7 +122,8 @@ def execute(job: Job) -> RunResult:
         signal.signal(signal.SIGALRM, _on_deadline)
         signal.setitimer(signal.ITIMER_REAL, job.timeout_s)
         # its kernel's errors name the template (record_outcome reads it); one job at a time
-        os.environ["RCA_KIT_TEMPLATE"] = job.template.name
+        named = os.environ.get(TEMPLATE_VARIABLE)
+        os.environ[TEMPLATE_VARIABLE] = job.template.name
     warm = job.kernels == "warm" and job.kernel_name == KERNEL_NAME
     options: dict[str, Any] = {}
     restarted = False
@@ -162,6 +166,10 @@ def execute(job: Job) -> RunResult:
     finally:
         if armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            if named is None:  # the caller's environment as it was (execute may run in-process)
+                os.environ.pop(TEMPLATE_VARIABLE, None)
+            else:
+                os.environ[TEMPLATE_VARIABLE] = named
     if error is not None and not job.output.exists():
         shutil.copyfile(job.template, job.output)  # keep something to open and rerun
     try:

@@ -271,8 +271,9 @@ def test_a_refused_series_is_missing_never_normal(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Prometheus answers 503 to orders-api's error_rate: the manifest names that series, the
-    evidence reads it as lost (not as a metric that stayed normal), and upstream-degradation
-    and recent-change are inconclusive naming it instead of refuted."""
+    evidence reads it as lost (not as a metric that stayed normal): recent-change is
+    inconclusive naming it instead of refuted, and upstream-degradation is refuted only by
+    what was fetched (the consumer's ingest rose, which no degraded upstream explains)."""
     from rca_kit import load_evidence
     from rca_kit.testing import make_snapshot, run_inline
 
@@ -306,10 +307,15 @@ def test_a_refused_series_is_missing_never_normal(
         lost + "Service Unavailable)"
     ]
     root = Path(__file__).resolve().parent.parent / "notebooks" / "templates"
-    for name in ("upstream-degradation", "recent-change"):
-        outcome = run_inline(root / f"{name}.ipynb", snapshot)
-        assert outcome.verdict == "inconclusive", (name, outcome.summary, outcome.error)
-        assert list(outcome.missing_data) == [lost + "Service Unavailable)"], name
+    outcome = run_inline(root / "recent-change.ipynb", snapshot)
+    assert outcome.verdict == "inconclusive", (outcome.summary, outcome.error)
+    assert list(outcome.missing_data) == [lost + "Service Unavailable)"]
+    # upstream-degradation is refuted by what was fetched, whatever the lost series says: the
+    # consumer's ingest rose, and an upstream that degraded sends less (its relevance)
+    outcome = run_inline(root / "upstream-degradation.ipynb", snapshot)
+    assert outcome.verdict == "refuted", (outcome.summary, outcome.error)
+    assert "ingest_rate rose" in outcome.summary
+    assert "error_rate" not in outcome.summary
     whole = make_snapshot(  # every series fetched: the same evidence refutes both
         tmp_path / "whole",
         window=(start, span.end),

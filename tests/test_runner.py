@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -212,3 +213,4 @@ def test_an_outcome_refused_in_a_notebook_names_its_template(tmp_path: Path) -> 
     outcome = harvest(result)
     assert outcome.verdict == "errored"
     assert "nan-confidence.ipynb" in (outcome.error or "")
+    assert "RCA_KIT_TEMPLATE" not in os.environ  # the caller's environment is left as it was
