@@ -238,10 +238,17 @@ def volume_anomaly(p: Pipeline, t0: int) -> AlertRule:
         rng.uniform(0.2, 0.55) if rng.random() < 0.7 else rng.uniform(2.0, 3.5)
     )
 
+    return _row_count_alert(p, t0, below=0.6, above=1.4)
+
+
+def _row_count_alert(p: Pipeline, t0: int, *, below: float, above: float) -> AlertRule:
+    """Fires when the dataset's rows stay below `below` or above `above` times the day
+    before's for 10 minutes."""
+
     def fires(q: Pipeline) -> int:
         rows = q.series[(q.names.dataset, "row_count")]
         ratio = rows / np.maximum(np.roll(rows, 1440), 1.0)
-        return sustained(ratio, t0, lambda v: (v < 0.6) | (v > 1.4), 10)
+        return sustained(ratio, t0, lambda v: (v < below) | (v > above), 10)
 
     return AlertRule("RowCountAnomaly", p.names.dataset, fires)
 

@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .faults import CHANGES, DEPENDENCIES, AlertRule, _drop_alert, _error_alert, _lag_alert
+from .faults import (
+    CHANGES,
+    DEPENDENCIES,
+    AlertRule,
+    _drop_alert,
+    _error_alert,
+    _lag_alert,
+    _row_count_alert,
+)
 from .faults import sustained as _sustained
 from .simulate import Pipeline, log_burst
 
@@ -213,12 +221,7 @@ def volume_anomaly(p: Pipeline, t0: int) -> AlertRule:
     p.knobs.row_factor[t0:] = factor
     p.magnitudes["ratio"] = (factor, 0.6 if low else 1.8)
 
-    def fires(q: Pipeline) -> int:
-        rows = q.series[(q.names.dataset, "row_count")]
-        ratio = rows / np.maximum(np.roll(rows, 1440), 1.0)
-        return _sustained(ratio, t0, lambda v: (v < 0.62) | (v > 1.6), 10)
-
-    return AlertRule("RowCountAnomaly", p.names.dataset, fires)
+    return _row_count_alert(p, t0, below=0.62, above=1.6)
 
 
 SUBTLE: dict[str, Callable[[Pipeline, int], AlertRule]] = {
