@@ -78,8 +78,9 @@ CHANGES = (
 )
 
 
-def recent_change(p: Pipeline, t0: int) -> AlertRule:
-    k, rng, svc = p.knobs, p.rng, p.names.consumer
+def record_change(p: Pipeline, t0: int, svc: str) -> None:
+    """A deploy, config change or flag of `svc` at `t0`, as a change log records it."""
+    rng = p.rng
     kind = str(rng.choice(["deploy", "config", "flag"]))
     summary = str(rng.choice(CHANGES)).format(n=int(rng.integers(2, 60)))
     p.changes.append(
@@ -92,6 +93,11 @@ def recent_change(p: Pipeline, t0: int) -> AlertRule:
             "ref": f"{rng.integers(16**6):06x}",
         }
     )
+
+
+def recent_change(p: Pipeline, t0: int) -> AlertRule:
+    k, rng, svc = p.knobs, p.rng, p.names.consumer
+    record_change(p, t0, svc)
     effect = t0 + int(rng.integers(1, 5))
     k.capacity[effect:] = k.demand[t0] * rng.uniform(0.5, 0.8)
     k.errors[svc][effect:] += rng.uniform(3, 12)

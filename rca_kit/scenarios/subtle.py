@@ -14,13 +14,13 @@ from collections.abc import Callable
 import numpy as np
 
 from .faults import (
-    CHANGES,
     DEPENDENCIES,
     AlertRule,
     _drop_alert,
     _error_alert,
     _lag_alert,
     _row_count_alert,
+    record_change,
 )
 from .faults import sustained as _sustained
 from .simulate import Pipeline, log_burst
@@ -48,18 +48,7 @@ def recent_change(p: Pipeline, t0: int) -> AlertRule:
     The noise unit is the latency's own noise (5% of its level), so the shift is 25-33%.
     """
     k, rng, svc = p.knobs, p.rng, p.names.consumer
-    kind = str(rng.choice(["deploy", "config", "flag"]))
-    summary = str(rng.choice(CHANGES)).format(n=int(rng.integers(2, 60)))
-    p.changes.append(
-        {
-            "timestamp": p.at(t0),
-            "service": svc,
-            "kind": kind,
-            "summary": summary,
-            "author": "ci",
-            "ref": f"{rng.integers(16**6):06x}",
-        }
-    )
+    record_change(p, t0, svc)
     effect = t0 + int(rng.integers(1, 5))
     units = rng.uniform(5.0, 6.5)
     k.latency[svc][effect:] *= 1 + units * 0.05
