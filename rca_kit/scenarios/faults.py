@@ -215,8 +215,10 @@ def upstream_degradation(p: Pipeline, t0: int) -> AlertRule:
     return _drop_alert("RowCountLow", p.names.dataset, "row_count", t0)
 
 
-def schema_drift(p: Pipeline, t0: int) -> AlertRule:
-    k, rng = p.knobs, p.rng
+def record_schema_change(p: Pipeline, t0: int) -> str:
+    """A column renamed at `t0` by the source or the consumer, as a schema migration logs it;
+    returns the column."""
+    rng = p.rng
     owner = str(rng.choice([p.names.source, p.names.consumer]))
     column = str(rng.choice(["customer_id", "order_total", "sku", "region"]))
     p.changes.append(
@@ -229,6 +231,12 @@ def schema_drift(p: Pipeline, t0: int) -> AlertRule:
             "ref": "migration",
         }
     )
+    return column
+
+
+def schema_drift(p: Pipeline, t0: int) -> AlertRule:
+    k, rng = p.knobs, p.rng
+    column = record_schema_change(p, t0)
     k.nulls[t0 + int(rng.integers(1, 5)) :] = rng.uniform(0.15, 0.6)
     log_burst(p, p.names.dataset, t0, p.n, 2, "warning", f"column {column} is null in {{n}} rows")
 

@@ -21,6 +21,7 @@ from .faults import (
     _lag_alert,
     _row_count_alert,
     record_change,
+    record_schema_change,
 )
 from .faults import sustained as _sustained
 from .simulate import Pipeline, log_burst
@@ -175,18 +176,7 @@ def upstream_degradation(p: Pipeline, t0: int) -> AlertRule:
 def schema_drift(p: Pipeline, t0: int) -> AlertRule:
     """schema-drift.yaml min_jump 0.05: the null fraction jumps by 0.055-0.07."""
     k, rng = p.knobs, p.rng
-    owner = str(rng.choice([p.names.source, p.names.consumer]))
-    column = str(rng.choice(["customer_id", "order_total", "sku", "region"]))
-    p.changes.append(
-        {
-            "timestamp": p.at(t0),
-            "service": owner,
-            "kind": "schema",
-            "summary": f"rename {column} to {column}_v2",
-            "author": "schema-bot",
-            "ref": "migration",
-        }
-    )
+    column = record_schema_change(p, t0)
     jump = rng.uniform(0.055, 0.07)
     k.nulls[t0 + int(rng.integers(1, 5)) :] += jump
     log_burst(p, p.names.dataset, t0, p.n, 0.5, "warning", f"column {column} is null in {{n}} rows")
