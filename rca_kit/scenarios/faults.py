@@ -144,6 +144,11 @@ def disk_pressure(p: Pipeline, t0: int) -> AlertRule:
         "error",
         "could not extend file base/16384/{n}: No space left on device",
     )
+    return _disk_alert(p, t0, svc)
+
+
+def _disk_alert(p: Pipeline, t0: int, svc: str) -> AlertRule:
+    """A full disk shows as lag at the consumer, elsewhere as data going stale."""
     if svc == p.names.consumer:
         return _lag_alert(p, t0)
 

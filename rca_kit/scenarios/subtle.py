@@ -16,6 +16,7 @@ import numpy as np
 from .faults import (
     DEPENDENCIES,
     AlertRule,
+    _disk_alert,
     _drop_alert,
     _error_alert,
     _lag_alert,
@@ -100,13 +101,7 @@ def disk_pressure(p: Pipeline, t0: int) -> AlertRule:
     )
     p.magnitudes["level"] = (level, 0.95)
     p.magnitudes["drop"] = (drop, 0.3)
-    if svc == p.names.consumer:
-        return _lag_alert(p, t0)
-
-    def fires(q: Pipeline) -> int:
-        return _sustained(q.series[(svc, "freshness_seconds")], t0, lambda v: v > 900, 3)
-
-    return AlertRule("FreshnessSLOBreached", svc, fires)
+    return _disk_alert(p, t0, svc)
 
 
 def memory_leak(p: Pipeline, t0: int) -> AlertRule:
