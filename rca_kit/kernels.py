@@ -129,9 +129,9 @@ class ZygoteLink:
 
     def fork(
         self, args: list[str], cwd: str, env: dict[str, str]
-    ) -> tuple[int, dict[str, Any] | None] | None:
-        """A kernel process running `ipykernel` with `args` (pid, and its own connection info
-        when it was started ahead, on ports of its own); None if the zygote is gone."""
+    ) -> tuple[int, dict[str, Any]] | None:
+        """A kernel process running `ipykernel` with `args`: its pid and the connection info of
+        the ports it bound itself; None if the zygote (or that kernel, while starting) died."""
         if not self.ready():
             return None
         with self.lock:
@@ -144,7 +144,9 @@ class ZygoteLink:
         if not line:
             return None
         answer = json.loads(line)
-        return int(answer["pid"]), answer.get("connection")
+        if answer.get("pid") is None:  # its kernel died while starting
+            return None
+        return int(answer["pid"]), answer["connection"]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -248,9 +250,8 @@ class ForkProvisioner(LocalProvisioner):
         self.process = ForkedKernel(pid)  # type: ignore[assignment]
         self.pid = self.pgid = pid  # the kernel leads its own process group
         self.cwd = kwargs.get("cwd") or os.getcwd()
-        if connection is None:
-            return self.connection_info
-        # a kernel started ahead bound ports of its own: the manager takes them and its key
+        # the kernel bound ports of its own (never ones picked for it, which anyone could take
+        # before it binds them): the manager takes them and its key
         return {**connection, "key": str(connection["key"]).encode()}
 
 

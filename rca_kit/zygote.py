@@ -3,14 +3,16 @@
 The zygote (`python -m rca_kit.zygote SOCKET`) imports what the hypothesis templates use
 (pandas, numpy, plotly, duckdb, pyarrow, rca_kit, ipykernel) once, then serves the workers of
 its pool on a Unix socket, one JSON request per line: it forks, the child becomes an ordinary
-IPython kernel (`IPKernelApp`) on the connection file it was given, and the zygote answers
-`{"pid": N}`. One zygote serves every worker of a pool, so the imports are paid once. Each
-notebook starts in a copy of the same pristine process: nothing one notebook does (variables,
-pandas options, plotly templates, numpy's random state, warnings filters, environment, cwd,
-sys.path, open files, monkeypatches) can reach the next, and a kernel that failed is never
-reused; the zygote itself runs no notebook code. The zygote starts no thread before it forks
-(BLAS is held to one thread), leaves when its owner closes its stdin, and dies with the thread
-that started it; its kernels die with it.
+IPython kernel (`IPKernelApp`) on ports it binds itself (ports picked beforehand could be taken
+by another process before the kernel binds them), and the zygote answers `{"pid": N,
+"connection": {...}}`; each worker's next kernel is started ahead while its notebook runs. One
+zygote serves every worker of a pool, so the imports are paid once. Each notebook starts in a
+copy of the same pristine process: nothing one notebook does (variables, pandas options, plotly
+templates, numpy's random state, warnings filters, environment, cwd, sys.path, open files,
+monkeypatches) can reach the next, and a kernel that failed is never reused; the zygote itself
+runs no notebook code. The zygote starts no thread before it forks (BLAS is held to one
+thread), leaves when its owner closes its stdin, and dies with the thread that started it; its
+kernels die with it.
 """
 
 from __future__ import annotations
@@ -162,25 +164,6 @@ def _run_kernel(body: Any) -> None:
         os._exit(code)
 
 
-def _become_kernel(request: dict[str, Any], zygote: int, ready: int) -> None:
-    """In the forked child: become the kernel the request describes (on the connection file it
-    names); write to `ready` once its sockets are bound. Never returns."""
-
-    def body() -> None:
-        from ipykernel.kernelapp import IPKernelApp
-
-        _assign(request, zygote)
-        args = _kernel_args(request["args"], zygote)
-        sys.argv = ["ipykernel_launcher", *args]
-        app = IPKernelApp.instance()
-        app.initialize(args)  # type: ignore[no-untyped-call]
-        os.write(ready, b"1")
-        os.close(ready)
-        app.start()  # type: ignore[no-untyped-call]
-
-    _run_kernel(body)
-
-
 def _become_spare(args: list[str], folder: str, zygote: int, info: int, orders: int) -> None:
     """In the forked child: a kernel started ahead of its notebook, on ports of its own. It
     writes its connection info to `info`, then waits for its notebook's cwd and environment
@@ -247,21 +230,6 @@ def _fork_spare(
         os.close(orders_w)
         return None
     return _Spare(pid, args, orders_w, json.loads(line))
-
-
-def _fork_kernel(request: dict[str, Any], zygote: int, inherited: Callable[[], list[int]]) -> int:
-    others = inherited()  # before our pipe exists: only fds open now are closed in the child
-    ready, bound = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        _close(others)
-        os.close(ready)
-        _become_kernel(request, zygote, bound)
-    os.close(bound)
-    with contextlib.suppress(OSError):
-        os.read(ready, 1)  # bound, or b"" if it died first: the client will see that
-    os.close(ready)
-    return pid
 
 
 def _hand_over(spare: _Spare, request: dict[str, Any]) -> bool:
@@ -337,12 +305,17 @@ def _serve_request(
     if spare is not None and (spare.args != args or spare.pid in _reaped):
         worker.drop_spare()
         spare = None
-    if spare is not None and _hand_over(spare, request):  # started while the last ran
-        worker.spare = None
-        answered = worker.answer({"pid": spare.pid, "connection": spare.info})
+    worker.spare = None
+    if spare is None or not _hand_over(spare, request):
+        # none started ahead: start one now. It binds ports of its own, as a spare does:
+        # ports chosen by the client beforehand may be taken by anyone before it binds them
+        spare = _fork_spare(args, folder, zygote, inherited)
+        if spare is not None and not _hand_over(spare, request):
+            spare = None
+    if spare is None:  # it died while starting: its worker starts a fresh kernel itself
+        answered = worker.answer({"pid": None})
     else:
-        worker.spare = None
-        answered = worker.answer({"pid": _fork_kernel(request, zygote, inherited)})
+        answered = worker.answer({"pid": spare.pid, "connection": spare.info})
     if answered:
         worker.spare = _fork_spare(args, folder, zygote, inherited)  # for the next notebook
     return answered

@@ -199,6 +199,39 @@ def test_a_kernel_started_ahead_that_died_is_not_handed_over(tmp_path: Path) -> 
     assert f"pid {ahead[0]}" not in stdout_of(second.notebook)
 
 
+def test_a_forked_kernel_binds_ports_of_its_own(tmp_path: Path) -> None:
+    """Ports picked before a kernel starts can be taken by any process before it binds them
+    (CI once lost a kernel that way): the zygote's kernels bind their own and report them."""
+    import socket
+
+    zygote = kernels.start_zygote()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        picked = {f"{n}_port": port for n in ("shell", "iopub", "stdin", "control", "hb")}
+        connection_file = tmp_path / "kernel.json"
+        connection_file.write_text(
+            json.dumps({**picked, "ip": "127.0.0.1", "key": "k", "transport": "tcp"})
+        )
+        forked = zygote.fork(["-f", str(connection_file)], str(tmp_path), dict(os.environ))
+        assert forked is not None, "the zygote lost its kernel"
+        pid, connection = forked
+        try:
+            assert port not in {connection[name] for name in picked}
+            assert _alive(pid)
+        finally:
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
+
+
 def test_one_zygote_serves_every_worker_of_a_pool(tmp_path: Path) -> None:
     """A pool preloads once: every kernel of its workers is a child of the pool's zygote,
     each notebook gets a kernel of its own, and when that zygote is killed the notebooks still

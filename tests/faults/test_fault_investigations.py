@@ -63,6 +63,7 @@ def test_killed_investigations_are_found_abandoned_and_resume(
     later command sweeps: nothing stays `running`, and an abandoned one resumes to `done`."""
     _small_library(workspace_dir)
     rng = random.Random(20261126)  # noqa: S311 - kill times, not secrets
+    span = _investigation_span(workspace_dir)  # kill moments fall within one, however fast
     killed = 0
     for cycle in range(CYCLES):
         cycle_folders = _folders(workspace_dir / "investigations")
@@ -78,7 +79,7 @@ def test_killed_investigations_are_found_abandoned_and_resume(
         # while the alert is read); now and then one before it began
         if cycle % 5:
             _wait_for_folder(workspace_dir / "investigations", before=cycle_folders, child=child)
-        time.sleep(rng.uniform(0.0, 3.0))
+        time.sleep(rng.uniform(0.0, 0.9 * span))
         sig = signal.SIGKILL if cycle % 2 else signal.SIGTERM
         if child.poll() is None:
             child.send_signal(sig)
@@ -101,6 +102,24 @@ def test_killed_investigations_are_found_abandoned_and_resume(
     assert result["investigation_id"] == abandoned
     assert result["status"] == "done"
     assert _statuses(workspace_dir)[abandoned] == "done"
+
+
+def _investigation_span(workspace: Path) -> float:
+    """Seconds from an investigation's folder appearing to its command's exit, run whole."""
+    before = _folders(workspace / "investigations")
+    child = subprocess.Popen(
+        [RCA, "investigate", ALERT, "--json"],
+        cwd=workspace,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_folder(workspace / "investigations", before=before, child=child)
+    began = time.monotonic()
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    return time.monotonic() - began
 
 
 def _folders(path: Path) -> set[str]:
