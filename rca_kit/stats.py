@@ -162,9 +162,10 @@ def onset(
     the alert is measured against the level before the fault, not the faulty hour before the
     alert). t is the onset when, for `sustain` of wall time from t, the series' median over
     `smooth` (centred; default three native steps) stays beyond the reference by at least `z`
-    robust units and at least `min_rel` of the reference level; and, when t is before
-    `baseline_end`, the level over the `sustain` before `baseline_end` is still beyond it (an
-    old excursion that recovered is not the symptom). The first such t is the onset; None if
+    robust units and at least `min_rel` of the reference level; and, when t is more than
+    `sustain` before `baseline_end`, the level over the `sustain` before `baseline_end` is still
+    beyond it (an old excursion that recovered is not the symptom; one that began within
+    `sustain` of it stayed beyond through it). The first such t is the onset; None if
     there is none.
 
     Returns {"at", "minutes" (how long it stayed beyond), "z" (its peak in robust units),
@@ -250,7 +251,8 @@ def _departure(
     held = sign * float(recent.median()) if len(recent) else np.nan
     with np.errstate(invalid="ignore"):
         beyond = ahead - sign * level >= need
-        persists = (stamps >= anchor.value) | (held - sign * level >= need)
+        # from within `sustain` of the anchor, `beyond` already holds it there through the anchor
+        persists = (stamps >= anchor.value - sustain.value) | (held - sign * level >= need)
     lo, hi = bounds
     inside = (stamps >= lo.value) & (stamps <= hi.value)
     found = np.flatnonzero(inside & spans_ok & beyond & persists & ~np.isnan(level))

@@ -159,7 +159,7 @@ def test_coverage_excludes_gaps_longer_than_two_and_a_half_steps() -> None:
     st.floats(10.0, 1000.0),
     st.sampled_from([0.3, 0.5, 1.6, 2.5]),
     st.integers(90, 240),
-    st.integers(20, 240),
+    st.integers(0, 240),  # alerts usually fire minutes after the step: within `sustain` of it
     st.integers(0, 2**31),
 )
 def test_onset_finds_a_step_change_within_one_step_for_late_alerts(
