@@ -326,3 +326,37 @@ def test_an_old_burst_of_errors_is_not_the_onset_of_the_spike(tmp_path: Path) ->
     assert outcome.error is None, outcome.error
     assert outcome.verdict == "supported", (outcome.summary, outcome.observed)
     assert pd.Timestamp(outcome.observed["since"]) >= T0 - timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(("lasts", "verdict"), [(None, "supported"), (5, "refuted")])
+def test_a_spike_still_going_on_at_the_windows_end_needs_every_whole_bucket(
+    tmp_path: Path, lasts: int | None, verdict: str
+) -> None:
+    """Errors at 8x from 3 minutes before the alert, the window ending 10 minutes after it: too
+    few buckets remain for three elevated ones, so every whole bucket after the onset's own must
+    be (supported); a 5-minute burst in the same place is not a sustained spike (refuted)."""
+    end = T0 + timedelta(minutes=10)
+    at = pd.date_range(end - LOOKBACK - timedelta(hours=1), end, freq="20s")
+    m = minutes_from_alert(at)
+    spiking = (m >= -3) & (m < (-3 + lasts if lasts else 60))
+    per_minute = np.where(spiking, 16.0, 2.0)
+    counts = np.diff(np.floor(np.cumsum(per_minute / 3)), prepend=0).astype(int)
+    times = np.repeat(at, counts)
+    logs = pd.DataFrame(
+        {"timestamp": times, "service": SVC, "level": "error", "message": "upstream timed out"}
+    )
+    path = make_snapshot(
+        tmp_path / "ongoing",
+        window=(WINDOW[0].to_pydatetime(), end.to_pydatetime()),
+        service=SVC,
+        onset=T0.to_pydatetime(),
+        metrics=rows("cpu_utilization", at, 0.5),
+        topology={SVC: []},
+        lookback=LOOKBACK,
+        logs=logs,
+    )
+    outcome = run("error-log-spike", path)
+    assert outcome.error is None, outcome.error
+    assert outcome.verdict == verdict, (outcome.summary, outcome.observed)
+    if verdict == "supported":
+        assert outcome.observed["buckets_needed"] == 2
