@@ -270,6 +270,37 @@ def upstream_irrelevant(kind: str) -> dict[str, Any]:
     }
 
 
+def upstream_two_hops(reaches: bool) -> dict[str, Any]:
+    """source → relay → consumer: the source's latency rises 40% at FAULT and the consumer then
+    gets 40% less; the relay in between gets 40% less too (`reaches`) or just as much (the
+    consumer's fall is its own: an unrelated latency bump two hops up cannot explain it)."""
+    s = Series(60, "phased", timedelta(hours=6))
+    s.add("source", "latency_p99_seconds", lambda t: after(t, FAULT, 0.2, 0.28))
+    s.add("source", "error_rate", lambda t: np.full(len(t), 1.0))
+    relay = 600.0 if reaches else 1000.0
+    s.add("relay", "ingest_rate", lambda t: after(t, FAULT + timedelta(minutes=1), 1000.0, relay))
+    s.add(
+        "consumer", "ingest_rate", lambda t: after(t, FAULT + timedelta(minutes=2), 1000.0, 600.0)
+    )
+    return {
+        "service": "consumer",
+        "metrics": s.frame(),
+        "topology": {"consumer": ["relay"], "relay": ["source"], "source": []},
+        "lookback": timedelta(hours=6),
+    }
+
+
+@pytest.mark.parametrize(("reaches", "verdict"), [(True, "supported"), (False, "refuted")])
+def test_a_degradation_reaches_the_service_through_the_next_hop(
+    tmp_path: Path, reaches: bool, verdict: str
+) -> None:
+    """What the upstream sends must fall where it arrives first: a fall at the service that the
+    service in between did not see came from elsewhere."""
+    outcome = run(tmp_path, "upstream-degradation", upstream_two_hops(reaches))
+    assert outcome.error is None, outcome.error
+    assert outcome.verdict == verdict, (outcome.summary, outcome.observed)
+
+
 @pytest.mark.parametrize("kind", ["more ingest", "less traffic", "daily peak", "nothing reaches"])
 def test_an_upstream_move_that_cannot_explain_the_symptom_is_refuted(
     tmp_path: Path, kind: str
