@@ -67,14 +67,7 @@ def test_killed_investigations_are_found_abandoned_and_resume(
     killed = 0
     for cycle in range(CYCLES):
         cycle_folders = _folders(workspace_dir / "investigations")
-        child = subprocess.Popen(
-            [RCA, "investigate", ALERT, "--json"],
-            cwd=workspace_dir,
-            env=_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        child = _investigate(workspace_dir)
         # a random moment of the investigation itself (its notebook workers start first,
         # while the alert is read); now and then one before it began
         if cycle % 5:
@@ -104,10 +97,9 @@ def test_killed_investigations_are_found_abandoned_and_resume(
     assert _statuses(workspace_dir)[abandoned] == "done"
 
 
-def _investigation_span(workspace: Path) -> float:
-    """Seconds from an investigation's folder appearing to its command's exit, run whole."""
-    before = _folders(workspace / "investigations")
-    child = subprocess.Popen(
+def _investigate(workspace: Path) -> subprocess.Popen[str]:
+    """`rca investigate` of the bundled alert, in the background (stderr kept)."""
+    return subprocess.Popen(
         [RCA, "investigate", ALERT, "--json"],
         cwd=workspace,
         env=_env(),
@@ -115,6 +107,12 @@ def _investigation_span(workspace: Path) -> float:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _investigation_span(workspace: Path) -> float:
+    """Seconds from an investigation's folder appearing to its command's exit, run whole."""
+    before = _folders(workspace / "investigations")
+    child = _investigate(workspace)
     _wait_for_folder(workspace / "investigations", before=before, child=child)
     began = time.monotonic()
     _, err = child.communicate(timeout=120)
