@@ -312,6 +312,35 @@ def test_an_upstream_move_that_cannot_explain_the_symptom_is_refuted(
     assert outcome.verdict == "refuted", (outcome.summary, outcome.observed)
 
 
+@pytest.mark.parametrize("step_s", [60, 300])
+def test_a_ramp_into_backpressure_is_measured_from_where_the_backlog_began(
+    tmp_path: Path, step_s: int
+) -> None:
+    """Ingest ramps from processing's level to 10% above it over 70 minutes and dips to just
+    under the 5% excess for a while: the backlog began where ingest first went above
+    processing, so ingest rose against the 30 minutes before that (not before the >5% run,
+    when it was already high) and lag grew from there."""
+    begin = FAULT - timedelta(minutes=30)
+    s = Series(step_s, "phased", timedelta(hours=6))
+
+    def ingest(t: pd.DatetimeIndex) -> np.ndarray:
+        ramp = 1000.0 + 100.0 * np.clip(minutes_since(t, begin) / 70.0, 0, 1)
+        dip = (t >= pd.Timestamp(FAULT + timedelta(minutes=25))) & (
+            t < pd.Timestamp(FAULT + timedelta(minutes=32))
+        )
+        return np.where(dip, 1049.0, ramp)
+
+    s.add("consumer", "ingest_rate", ingest)
+    s.add("consumer", "processing_rate", lambda t: np.full(len(t), 1000.0))
+    s.add("consumer", "consumer_lag_seconds", lambda t: 5.0 + 3.0 * minutes_since(t, begin))
+    scenario = {"service": "consumer", "metrics": s.frame(), "lookback": timedelta(hours=6)}
+    outcome = run(tmp_path, "backpressure", scenario)
+    assert outcome.error is None, outcome.error
+    assert outcome.verdict == "supported", (outcome.summary, outcome.observed)
+    began = pd.Timestamp(outcome.observed["excess_began"])
+    assert abs(began - pd.Timestamp(begin)) <= pd.Timedelta(seconds=2 * step_s + 150)
+
+
 def test_spans_are_wall_time_and_end_at_gaps() -> None:
     """stats.spans counts a run from its first sample to its last plus one step, and a gap of
     more than 2.5 steps ends it."""
