@@ -358,7 +358,7 @@ def test_concurrent_anomalies_are_added_and_named() -> None:
 # the largest distance past its threshold a subtle magnitude may lie (units of the threshold)
 MARGINS = {
     "excess": 0.06,
-    "z": 2.5,
+    "z": 3.0,
     "level": 0.035,
     "drop": 0.15,
     "slope_per_hour": 0.011,
