@@ -42,8 +42,9 @@ bench: $(STAMP)
 
 # every scenario family (README.md, Accuracy), 3 fresh seeds per fault: about 10 minutes on 2
 # idle cores (longer while templates run into their timeout_s)
+PER_FAULT ?= 10
 bench-accuracy: $(STAMP)
-	$(BIN)/python bench/bench_accuracy.py --per-fault 3
+	$(BIN)/python bench/bench_accuracy.py --per-fault $(PER_FAULT)
 
 examples: $(STAMP)
 	$(BIN)/python -m rca_kit.scaffold
