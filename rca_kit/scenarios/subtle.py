@@ -156,8 +156,9 @@ def error_log_spike(p: Pipeline, t0: int) -> AlertRule:
 
 def upstream_degradation(p: Pipeline, t0: int) -> AlertRule:
     """upstream-degradation.yaml min_rel 0.3 (z_threshold 3 is then exceeded: the noise is 2-5%
-    of the level, though measured against the hour before it may read as 7%): the source's p99 latency rises 33-40% and what it sends falls 38-44%
-    (at least 30% below the hour before the window even where the daily cycle rose in it)."""
+    of the level, though measured against the hour before it may read as 7%): the source's p99
+    latency rises 33-40% and what it sends falls 38-44% (at least 30% below the hour before the
+    window even where the daily cycle rose in it)."""
     k, rng, src = p.knobs, p.rng, p.names.source
     rise, drop = rng.uniform(0.33, 0.40), rng.uniform(0.38, 0.44)
     k.latency[src][t0:] *= 1 + rise
