@@ -331,25 +331,18 @@ def test_an_old_burst_of_errors_is_not_the_onset_of_the_spike(tmp_path: Path) ->
     assert pd.Timestamp(outcome.observed["since"]) >= T0 - timedelta(minutes=15)
 
 
-@pytest.mark.parametrize(("lasts", "verdict"), [(None, "supported"), (5, "refuted")])
-def test_a_spike_still_going_on_at_the_windows_end_needs_every_whole_bucket(
-    tmp_path: Path, lasts: int | None, verdict: str
-) -> None:
-    """Errors at 8x from 3 minutes before the alert, the window ending 10 minutes after it: too
-    few buckets remain for three elevated ones, so every whole bucket after the onset's own must
-    be (supported); a 5-minute burst in the same place is not a sustained spike (refuted)."""
-    end = T0 + timedelta(minutes=10)
+def spike_snapshot(dest: Path, end: pd.Timestamp, rate: Callable[[np.ndarray], Any]) -> Path:
+    """Error logs every 20 s at `rate(minutes from the alert)` a minute, to a window ending
+    at `end`."""
     at = pd.date_range(end - LOOKBACK - timedelta(hours=1), end, freq="20s")
-    m = minutes_from_alert(at)
-    spiking = (m >= -3) & (m < (-3 + lasts if lasts else 60))
-    per_minute = np.where(spiking, 16.0, 2.0)
+    per_minute = np.asarray(rate(minutes_from_alert(at)), dtype=float)
     counts = np.diff(np.floor(np.cumsum(per_minute / 3)), prepend=0).astype(int)
     times = np.repeat(at, counts)
     logs = pd.DataFrame(
         {"timestamp": times, "service": SVC, "level": "error", "message": "upstream timed out"}
     )
-    path = make_snapshot(
-        tmp_path / "ongoing",
+    return make_snapshot(
+        dest,
         window=(WINDOW[0].to_pydatetime(), end.to_pydatetime()),
         service=SVC,
         onset=T0.to_pydatetime(),
@@ -358,6 +351,36 @@ def test_a_spike_still_going_on_at_the_windows_end_needs_every_whole_bucket(
         lookback=LOOKBACK,
         logs=logs,
     )
+
+
+def test_a_spike_too_young_to_hold_three_buckets_is_found_at_the_end(tmp_path: Path) -> None:
+    """Errors at 0.7 a minute, then 5, then 3 from the alert, the window ending 11 minutes
+    after it (buckets of 25, 15 and a 1-minute 3): no onset holds for three buckets, so the
+    onset is the one that held for two at the window's end, and the spike is supported."""
+
+    def rate(m: np.ndarray) -> np.ndarray:
+        return np.where(m < 0, 0.7, np.where(m < 5, 5.0, 3.0))
+
+    outcome = run(
+        "error-log-spike", spike_snapshot(tmp_path / "young", T0 + timedelta(minutes=11), rate)
+    )
+    assert outcome.error is None, outcome.error
+    assert outcome.verdict == "supported", (outcome.summary, outcome.observed)
+    assert outcome.observed["since"] == T0.isoformat()
+
+
+@pytest.mark.parametrize(("lasts", "verdict"), [(None, "supported"), (5, "refuted")])
+def test_a_spike_still_going_on_at_the_windows_end_needs_every_whole_bucket(
+    tmp_path: Path, lasts: int | None, verdict: str
+) -> None:
+    """Errors at 8x from 3 minutes before the alert, the window ending 10 minutes after it: too
+    few buckets remain for three elevated ones, so every whole bucket after the onset's own must
+    be (supported); a 5-minute burst in the same place is not a sustained spike (refuted)."""
+
+    def rate(m: np.ndarray) -> np.ndarray:
+        return np.where((m >= -3) & (m < (-3 + lasts if lasts else 60)), 16.0, 2.0)
+
+    path = spike_snapshot(tmp_path / "ongoing", T0 + timedelta(minutes=10), rate)
     outcome = run("error-log-spike", path)
     assert outcome.error is None, outcome.error
     assert outcome.verdict == verdict, (outcome.summary, outcome.observed)
