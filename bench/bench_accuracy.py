@@ -194,7 +194,8 @@ def meets(family: str, row: dict[str, float]) -> bool:
 
 def report(table: dict[str, dict[str, dict[str, float]]], results: list[dict[str, Any]]) -> bool:
     """Print the table, the misses and the distinct errors; whether every family met targets."""
-    head = f"{'family':<12}{'fault':<22}{'n':>4}{'AC@1':>7}{'cause sup.':>11}"
+    width = max([12, *(len(family) + 2 for family in table)])  # "realistic+late+messy"…
+    head = f"{'family':<{width}}{'fault':<22}{'n':>4}{'AC@1':>7}{'cause sup.':>11}"
     print(f"{head}{'false sup.':>11}{'errored':>8}{'any sup.':>9}")
     ok = True
     for family, by_fault in table.items():
@@ -208,12 +209,12 @@ def report(table: dict[str, dict[str, dict[str, float]]], results: list[dict[str
             name = "(all)" if fault == "all" else fault
             ac1 = "-" if fault == MISSING_DATA else f"{row['ac1']:.2f}"
             print(
-                f"{family:<12}{name:<22}{row['n']:>4.0f}{ac1:>7}{cause:>11}"
+                f"{family:<{width}}{name:<22}{row['n']:>4.0f}{ac1:>7}{cause:>11}"
                 f"{row['false_supported']:>11.3f}{row['errored']:>8.0f}{anything:>9}"
             )
         met = meets(family, by_fault["all"])
         ok = ok and met
-        print(f"{family:<12}{'targets met' if met else 'targets NOT met'}")
+        print(f"{family:<{width}}{'targets met' if met else 'targets NOT met'}")
     missing = [r for r in results if r["fault"] == MISSING_DATA and "verdicts" in r]
     if missing:
         inconclusive = sum(r["verdicts"].get(r["cause"]) == "inconclusive" for r in missing)
